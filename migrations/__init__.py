@@ -1,0 +1,1 @@
+"""Alembic environment of the staging database (shipped as ``syncd.migrations``)."""

@@ -1,0 +1,3 @@
+"""syncd: directory sync daemon."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,145 @@
+"""Engine and session helpers, and the Alembic entry points the CLI uses.
+
+Whoever creates the engine owns it (and disposes of it); components accept it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from syncd.errors import DatabaseError
+
+log = structlog.get_logger(__name__)
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """An async engine for ``url``; for SQLite the parent directory is created and WAL is enabled."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_async_engine(url, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+
+        @sa.event.listens_for(engine.sync_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+# ------------------------------------------------------------------------------------ migrations
+
+
+def migrations_dir() -> Path:
+    """The Alembic script directory, shipped in the wheel as ``syncd.migrations``."""
+    return Path(str(resources.files("syncd.migrations")))
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+@contextmanager
+def _translate(engine: AsyncEngine) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        orig = getattr(exc, "orig", None) or exc
+        raise DatabaseError(f"database {url}: {type(orig).__name__}: {_first_line(exc)}") from exc
+    except OSError as exc:
+        url = engine.url.render_as_string(hide_password=True)
+        raise DatabaseError(f"database {url} unreachable: {exc}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> Any:
+    def runner(sync_conn: sa.Connection) -> Any:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = sync_conn
+        return fn(cfg, *args)
+
+    with _translate(engine):
+        async with engine.begin() as conn:
+            return await conn.run_sync(runner)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    before = await current_revision(engine)
+    await _run(engine, command.upgrade, revision)
+    after = await current_revision(engine)
+    if after != before:
+        log.info("db.upgraded", from_revision=before, to_revision=after)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    before = await current_revision(engine)
+    await _run(engine, command.downgrade, revision)
+    log.info("db.downgraded", from_revision=before, to_revision=await current_revision(engine))
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    def current(sync_conn: sa.Connection) -> str | None:
+        return MigrationContext.configure(sync_conn).get_current_revision()
+
+    with _translate(engine):
+        async with engine.connect() as conn:
+            result: str | None = await conn.run_sync(current)
+            return result
+
+
+async def prepare(engine: AsyncEngine, *, auto_migrate: bool) -> None:
+    """Bring the schema to head (or, with auto-migrate off, check that it is there)."""
+    if auto_migrate:
+        await upgrade(engine)
+        return
+    current = await current_revision(engine)
+    head = await asyncio.to_thread(head_revision)
+    if current != head:
+        raise DatabaseError(
+            f"database schema is at {current or 'nothing'}, this syncd needs {head}: "
+            "run `syncd db upgrade` (database.auto_migrate is false)"
+        )

@@ -1,0 +1,145 @@
+"""One hierarchy of syncd errors.
+
+Every error builds its own message in ``__init__`` and carries the vendor code where there is one
+(``TOK004``, ``E902``, ``InvalidSessionException``).  Messages never contain a secret: callers pass
+codes and public identifiers, never tokens, passwords or request bodies with personal data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SyncdError(Exception):
+    """Base of every error syncd raises on purpose."""
+
+    #: process exit code the CLI uses when this error ends a command
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(SyncdError):
+    """The configuration is unusable.  ``problems`` is a list of (file, key, reason)."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[tuple[str, str, str]] | str) -> None:
+        if isinstance(problems, str):
+            problems = [("", "", problems)]
+        self.problems = problems
+        lines = []
+        for file, key, reason in problems:
+            where = ": ".join(part for part in (file, key) if part)
+            lines.append(f"{where}: {reason}" if where else reason)
+        super().__init__("invalid configuration: " + "; ".join(lines))
+
+
+class UsageError(SyncdError):
+    """The command line asked for something that cannot be done."""
+
+    exit_code = 2
+
+
+class DatabaseError(SyncdError):
+    """The staging database is unreachable or in an unexpected state."""
+
+
+class InputError(SyncdError):
+    """A source record (or a whole source payload) is malformed.  The sync skips it and goes on."""
+
+    def __init__(self, message: str, *, source: str = "", record_id: str | None = None) -> None:
+        self.source = source
+        self.record_id = record_id
+        prefix = f"{source} " if source else ""
+        ident = f"record {record_id!r}: " if record_id else ""
+        super().__init__(f"{prefix}{ident}{message}")
+
+
+# --------------------------------------------------------------------------------------- vendors
+
+
+class VendorError(SyncdError):
+    """A vendor call failed.  ``vendor`` is ``infinityhr`` | ``whosoff`` | ``workbox``."""
+
+    def __init__(
+        self,
+        vendor: str,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        method: str | None = None,
+    ) -> None:
+        self.vendor = vendor
+        self.code = code
+        self.status = status
+        self.method = method
+        parts = [vendor]
+        if method:
+            parts.append(method)
+        if status is not None:
+            parts.append(f"HTTP {status}")
+        if code:
+            parts.append(code)
+        super().__init__(f"{' '.join(parts)}: {message}")
+
+
+class TransientError(VendorError):
+    """Worth retrying: 5xx, E1001, timeouts, resets, 429.  ``retry_after`` in seconds if the vendor said."""
+
+    def __init__(self, vendor: str, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        self.retry_after = retry_after
+        super().__init__(vendor, message, **kw)
+
+
+class AuthError(VendorError):
+    """Authentication failed (bad credentials, expired token/session that could not be renewed)."""
+
+
+class TokenExpiredError(AuthError):
+    """The token or session is no longer valid; re-authenticate and retry once."""
+
+
+class RejectedError(VendorError):
+    """The vendor refused this request (E902, E904, ArgumentException).  Never retried."""
+
+
+class AlreadyExistsError(RejectedError):
+    """WORKBOX E904 on POST: the externalKey exists (an earlier attempt landed)."""
+
+
+class NotFoundError(RejectedError):
+    """WORKBOX E904 on PUT/DELETE: the externalKey is unknown (a DELETE already happened)."""
+
+
+class VendorConfigError(VendorError):
+    """The vendor says our set-up is wrong (E901, E903, gateway 401, unknown vendor id).  Stop pushing."""
+
+    exit_code = 2
+
+
+class ProtocolError(VendorError):
+    """The vendor answered something that is not the contract: malformed or hostile XML/JSON, bad gzip."""
+
+
+# ------------------------------------------------------------------------------------------ sync
+
+
+class SafetyError(SyncdError):
+    """A safety rule held the plan; nothing was applied."""
+
+    exit_code = 3
+
+
+class LeaseHeldError(SyncdError):
+    """Another process holds the leader lease."""
+
+
+class StaleSourceError(SyncdError):
+    """A source read was incomplete or shrank too much; its last good snapshot stays in force."""
