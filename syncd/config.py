@@ -202,8 +202,22 @@ class SyncSettings(Section):
     include_whosoff_only: bool = False
     whosoff_only_department: str = "whosoff-only"
     name_format: str = "{given} {family}"
+    #: which source's phone numbers win when both have one ("infinityhr": WhosOff only fills gaps)
+    phone_precedence: Literal["infinityhr", "whosoff"] = "infinityhr"
+    #: job grade / position names in display order (sortOrd = place in the list; others 1000)
+    grade_order: list[str] = Field(default_factory=list)
+    position_order: list[str] = Field(default_factory=list)
     #: seconds ``--run-once`` waits for another process's lease
     lease_wait: float = Field(60.0, ge=0)
+
+    @field_validator("name_format")
+    @classmethod
+    def _name_format(cls, v: str) -> str:
+        try:
+            v.format(given="g", first="f", middle="m", family="l")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"unknown field in name_format ({exc}); use {{given}} {{first}} {{middle}} {{family}}") from None
+        return v
 
     @field_validator("schedule")
     @classmethod

@@ -10,7 +10,7 @@ normalised ``payload`` of a source record is built from models that do not carry
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -92,11 +92,12 @@ class WhosOffDepartment(_SourceRecord, Base):
     __tablename__ = "src_whosoff_department"
 
 
-SOURCE_TABLES: dict[tuple[str, str], type[_SourceRecord]] = {
-    ("infinityhr", "employee"): InfinityHREmployee,
-    ("infinityhr", "department"): InfinityHRDepartment,
-    ("whosoff", "user"): WhosOffUser,
-    ("whosoff", "department"): WhosOffDepartment,
+#: (source, kind) → staging table
+SOURCE_TABLES: dict[tuple[str, str], sa.Table] = {
+    ("infinityhr", "employee"): cast(sa.Table, InfinityHREmployee.__table__),
+    ("infinityhr", "department"): cast(sa.Table, InfinityHRDepartment.__table__),
+    ("whosoff", "user"): cast(sa.Table, WhosOffUser.__table__),
+    ("whosoff", "department"): cast(sa.Table, WhosOffDepartment.__table__),
 }
 
 

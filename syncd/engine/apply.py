@@ -1,0 +1,310 @@
+"""Operations → WORKBOX, journaled.
+
+Every operation is written to the journal (``operations``, state ``pending``) before anything is
+sent, marked ``in_flight`` when its level starts, and settled after: the ledger changes in the same
+transaction that settles the operation, so the ledger never claims something WORKBOX was not told.
+
+Replays are idempotent, which is what makes a crash harmless: a create answered "already exists" is
+followed by an update with the journaled body; an update answered "not found" becomes a create; a
+delete answered "not found" counts as done.  A rejected operation fails alone with its vendor code
+and the operations that depend on it are skipped; a transient failure that outlived its retries is
+left ``pending`` for the next run, which re-drives unsettled operations before it plans.  A
+configuration-fatal answer (E901, E903, gateway 401) stops the apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from syncd import metrics
+from syncd.db.models import LedgerEntry, Operation, utcnow
+from syncd.engine.plan import Op, body_hash
+from syncd.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    RejectedError,
+    SyncdError,
+    VendorConfigError,
+)
+from syncd.vendors import Kind, WorkboxClient
+
+log = structlog.get_logger("syncd.engine.apply")
+
+
+@dataclass
+class Job:
+    op_id: int
+    run_id: int
+    seq: int
+    level: int
+    kind: str
+    key: str
+    action: str
+    body: dict[str, Any] | None
+    depends_on: list[int]
+
+
+@dataclass
+class Failure:
+    seq: int
+    kind: str
+    key: str
+    action: str
+    code: str | None
+    message: str
+
+
+@dataclass
+class ApplyResult:
+    done: Counter[tuple[str, str]] = field(default_factory=Counter)
+    failed: list[Failure] = field(default_factory=list)
+    skipped: int = 0
+    pending: int = 0
+    aborted: str | None = None
+
+    @property
+    def total_done(self) -> int:
+        return sum(self.done.values())
+
+    def merge(self, other: ApplyResult) -> None:
+        self.done.update(other.done)
+        self.failed.extend(other.failed)
+        self.skipped += other.skipped
+        self.pending += other.pending
+        self.aborted = self.aborted or other.aborted
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "done": {f"{k}:{a}": n for (k, a), n in sorted(self.done.items())},
+            "failed": len(self.failed),
+            "skipped": self.skipped,
+            "pending": self.pending,
+        }
+
+
+class Applier:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        workbox: WorkboxClient,
+        *,
+        concurrency: int,
+        fencing_token: int | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.workbox = workbox
+        self.concurrency = concurrency
+        self.fencing_token = fencing_token
+        self._write = asyncio.Lock()
+
+    # ---------------------------------------------------------------------------------- journal
+
+    async def journal(self, run_id: int, plan_id: str, ops: Sequence[Op]) -> list[Job]:
+        """Write every operation as ``pending`` in one transaction, before any is sent."""
+        now = utcnow()
+        rows = [
+            {"run_id": run_id, "plan_id": plan_id, "seq": op.seq, "level": op.level, "kind": op.kind,
+             "external_key": op.key, "action": op.action, "body": op.body,
+             "body_hash": body_hash(op.body) if op.body is not None else None, "depends_on": op.depends_on,
+             "state": "pending", "attempts": 0, "fencing_token": self.fencing_token,
+             "created_at": now, "updated_at": now}
+            for op in ops
+        ]  # fmt: skip
+        async with self.sessions.begin() as db:
+            for i in range(0, len(rows), 2000):
+                await db.execute(sa.insert(Operation), rows[i : i + 2000])
+        return await self._jobs(
+            sa.and_(Operation.run_id == run_id, Operation.plan_id == plan_id, Operation.state == "pending")
+        )
+
+    async def _jobs(self, where: sa.ColumnElement[bool]) -> list[Job]:
+        cols = (
+            Operation.id,
+            Operation.run_id,
+            Operation.seq,
+            Operation.level,
+            Operation.kind,
+            Operation.external_key,
+            Operation.action,
+            Operation.body,
+            Operation.depends_on,
+        )
+        async with self.sessions() as db:
+            rows = (
+                await db.execute(sa.select(*cols).where(where).order_by(Operation.run_id, Operation.seq))
+            ).all()
+        return [Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], list(r[8] or [])) for r in rows]
+
+    async def unsettled(self) -> list[Job]:
+        return await self._jobs(Operation.state.in_(("pending", "in_flight")))
+
+    # ----------------------------------------------------------------------------------- drive
+
+    async def recover(self) -> ApplyResult:
+        """Re-drive operations an earlier run left unsettled (crash, transient failure), run by run."""
+        jobs = await self.unsettled()
+        result = ApplyResult()
+        if not jobs:
+            return result
+        log.warning("apply.recovering", operations=len(jobs), runs=len({j.run_id for j in jobs}))
+        for run_id in sorted({j.run_id for j in jobs}):
+            result.merge(await self.drive([j for j in jobs if j.run_id == run_id]))
+            if result.aborted:
+                break
+        return result
+
+    async def drive(self, jobs: Sequence[Job]) -> ApplyResult:
+        """Apply ``jobs`` (one run's operations) level by level; concurrent within a level."""
+        result = ApplyResult()
+        state: dict[int, str] = {}
+        why: dict[int, str] = {}
+        total, started = len(jobs), time.monotonic()
+        sem = asyncio.Semaphore(self.concurrency)
+        for level in sorted({j.level for j in jobs}):
+            runnable: list[Job] = []
+            for job in (j for j in jobs if j.level == level):
+                blocked = next((d for d in job.depends_on if state.get(d, "done") != "done"), None)
+                if result.aborted or blocked is None:
+                    runnable.append(job)
+                    continue
+                reason = f"depends on operation #{blocked}, which {state[blocked]}: {why.get(blocked, '')}"
+                await self._settle(job, "skipped", error=reason.strip(": "))
+                state[job.seq], why[job.seq] = "was skipped", why.get(blocked, "")
+                result.skipped += 1
+            if result.aborted:
+                result.pending += len(runnable)
+                continue
+            await self._mark_in_flight([j.op_id for j in runnable])
+
+            async def run(job: Job) -> None:
+                async with sem:
+                    if result.aborted:
+                        result.pending += 1
+                        state[job.seq] = "was not sent"
+                        return
+                    outcome, code, message = await self._execute(job)
+                state[job.seq] = {"done": "done", "failed": "failed"}.get(outcome, "is pending")
+                why[job.seq] = f"{code or ''} {message}".strip()
+                if outcome == "abort":
+                    result.aborted = message
+                    result.pending += 1
+                elif outcome == "done":
+                    result.done[(job.kind, job.action)] += 1
+                elif outcome == "failed":
+                    result.failed.append(Failure(job.seq, job.kind, job.key, job.action, code, message))
+                else:
+                    result.pending += 1
+                metrics.OPERATIONS.labels(job.kind, job.action, outcome).inc()
+
+            await asyncio.gather(*(run(j) for j in runnable))
+            log.info(
+                "apply.progress",
+                level=level,
+                done=result.total_done,
+                failed=len(result.failed),
+                skipped=result.skipped,
+                pending=result.pending,
+                total=total,
+                seconds=round(time.monotonic() - started, 2),
+            )
+        return result
+
+    async def _execute(self, job: Job) -> tuple[str, str | None, str]:
+        kind = cast(Kind, job.kind)
+        body = job.body or {}
+        try:
+            try:
+                if job.action == "create":
+                    await self.workbox.create(kind, job.key, body)
+                elif job.action == "update":
+                    await self.workbox.update(kind, job.key, body)
+                else:
+                    await self.workbox.delete(kind, job.key)
+            except AlreadyExistsError:
+                log.info("apply.replay", kind=job.kind, key=job.key, action="create→update")
+                await self.workbox.update(kind, job.key, body)
+            except NotFoundError:
+                if job.action == "update":
+                    log.warning("apply.replay", kind=job.kind, key=job.key, action="update→create")
+                    await self.workbox.create(kind, job.key, body)
+                # a delete of an unknown key already happened
+        except VendorConfigError as exc:
+            await self._settle(job, "pending", error=str(exc), code=exc.code)
+            log.error("apply.stopped", kind=job.kind, key=job.key, code=exc.code, error=str(exc))
+            return "abort", exc.code, str(exc)
+        except RejectedError as exc:
+            await self._settle(job, "failed", error=str(exc), code=exc.code)
+            log.warning(
+                "apply.rejected", kind=job.kind, key=job.key, action=job.action, code=exc.code, error=str(exc)
+            )
+            return "failed", exc.code, str(exc)
+        except SyncdError as exc:  # transient after retries, protocol trouble: try again next run
+            await self._settle(job, "pending", error=str(exc), code=getattr(exc, "code", None))
+            log.warning("apply.pending", kind=job.kind, key=job.key, action=job.action, error=str(exc))
+            return "pending", getattr(exc, "code", None), str(exc)
+        await self._settle(job, "done")
+        return "done", None, ""
+
+    # ----------------------------------------------------------------------------------- settle
+
+    async def _mark_in_flight(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        async with self._write, self.sessions.begin() as db:
+            for i in range(0, len(ids), 1000):
+                await db.execute(
+                    sa.update(Operation)
+                    .where(Operation.id.in_(ids[i : i + 1000]))
+                    .values(state="in_flight", updated_at=utcnow(), sent_at=utcnow())
+                )
+
+    async def _settle(
+        self, job: Job, outcome: str, *, error: str | None = None, code: str | None = None
+    ) -> None:
+        now = utcnow()
+        async with self._write, self.sessions.begin() as db:
+            values: dict[str, Any] = {
+                "state": outcome,
+                "updated_at": now,
+                "last_error": error,
+                "error_code": code,
+            }
+            if outcome != "skipped":
+                values["attempts"] = Operation.attempts + 1
+            if outcome in ("done", "failed", "skipped"):
+                values["settled_at"] = now
+            await db.execute(sa.update(Operation).where(Operation.id == job.op_id).values(**values))
+            if outcome != "done":
+                return
+            if job.action == "delete":
+                await db.execute(
+                    sa.delete(LedgerEntry).where(
+                        LedgerEntry.kind == job.kind, LedgerEntry.external_key == job.key
+                    )
+                )
+                return
+            body = job.body or {}
+            entry = await db.get(LedgerEntry, (job.kind, job.key))
+            if entry is None:
+                db.add(
+                    LedgerEntry(
+                        kind=job.kind,
+                        external_key=job.key,
+                        body=body,
+                        body_hash=body_hash(body),
+                        pushed_at=now,
+                        operation_id=job.op_id,
+                    )
+                )
+            else:
+                entry.body, entry.body_hash = body, body_hash(body)
+                entry.pushed_at, entry.operation_id = now, job.op_id

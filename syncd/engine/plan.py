@@ -1,0 +1,190 @@
+"""Desired directory vs. ledger → ordered operations with dependencies.  Pure.
+
+Order rules (WORKBOX enforces referential integrity and has no read API):
+grades/positions and parent departments are created before what references them; a department is
+moved under a parent only after that parent exists or has moved; members are moved out of (or
+deleted from) a department before it is deleted; child departments go before their parents; a grade
+or position is deleted only after no member references it; an e-mail address is freed before another
+member takes it.  Operations are grouped into levels (every dependency in an earlier level) and, within
+a level, sorted by kind, action and key, so the same inputs always give the same plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+Body = dict[str, Any]
+KIND_RANK = {"job-grade": 0, "job-position": 1, "dept": 2, "user": 3}
+ACTION_RANK = {"create": 0, "update": 1, "delete": 2}
+USER_REFS = (
+    ("deptExternalKey", "dept"),
+    ("gradeExternalKey", "job-grade"),
+    ("positionExternalKey", "job-position"),
+)
+
+
+@dataclass
+class Op:
+    kind: str
+    key: str
+    action: str
+    body: Body | None
+    #: the ledger's body before the operation (None for a create); shows what changes
+    before: Body | None = None
+    depends_on: list[int] = field(default_factory=list)
+    seq: int = 0
+    level: int = 0
+
+    def changes(self) -> dict[str, tuple[Any, Any]]:
+        old, new = self.before or {}, self.body or {}
+        return {k: (old.get(k), new.get(k)) for k in sorted({*old, *new}) if old.get(k) != new.get(k)}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "level": self.level,
+            "kind": self.kind,
+            "key": self.key,
+            "action": self.action,
+            "body": self.body,
+            "depends_on": self.depends_on,
+        }
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def body_hash(body: Mapping[str, Any] | None) -> str:
+    return hashlib.sha256(canonical(body).encode()).hexdigest()
+
+
+def ledger_hash(ledger: Mapping[tuple[str, str], Body]) -> str:
+    digest = hashlib.sha256()
+    for (kind, key), body in sorted(ledger.items()):
+        digest.update(f"{kind}\0{key}\0{canonical(body)}\n".encode())
+    return digest.hexdigest()
+
+
+def plan_hash(ops: list[Op]) -> str:
+    return hashlib.sha256(canonical([op.as_dict() for op in ops]).encode()).hexdigest()
+
+
+def make_plan(desired: Mapping[str, Mapping[str, Body]], ledger: Mapping[tuple[str, str], Body]) -> list[Op]:
+    ops: dict[tuple[str, str], Op] = {}
+    for kind, objects in desired.items():
+        for key, body in objects.items():
+            old = ledger.get((kind, key))
+            if old is None:
+                ops[(kind, key)] = Op(kind, key, "create", dict(body))
+            elif canonical(old) != canonical(body):
+                ops[(kind, key)] = Op(kind, key, "update", dict(body), before=dict(old))
+    for (kind, key), old in ledger.items():
+        if key not in desired.get(kind, {}):
+            ops[(kind, key)] = Op(kind, key, "delete", None, before=dict(old))
+    deps = _dependencies(ops, ledger)
+    return _order(ops, deps)
+
+
+def _dependencies(
+    ops: Mapping[tuple[str, str], Op], ledger: Mapping[tuple[str, str], Body]
+) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    deps: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+
+    def needs(op_id: tuple[str, str], ref: tuple[str, str], actions: tuple[str, ...]) -> None:
+        other = ops.get(ref)
+        if other is not None and other.action in actions and ref != op_id:
+            deps[op_id].add(ref)
+
+    # who references what, in the ledger (for deletes) — built once
+    ledger_refs: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+    email_holder: dict[str, tuple[str, str]] = {}
+    for (kind, key), body in ledger.items():
+        if kind == "user":
+            for field_name, ref_kind in USER_REFS:
+                if body.get(field_name):
+                    ledger_refs[(ref_kind, body[field_name])].append((kind, key))
+            if body.get("emailAddr"):
+                email_holder[str(body["emailAddr"]).lower()] = (kind, key)
+        elif kind == "dept" and body.get("uprDeptExternalKey", "#") != "#":
+            ledger_refs[("dept", body["uprDeptExternalKey"])].append((kind, key))
+
+    for op_id, op in ops.items():
+        if op.action == "delete":
+            # everything that references it in WORKBOX must move away or go first
+            for referrer in ledger_refs.get(op_id, ()):
+                needs(op_id, referrer, ("update", "delete"))
+            continue
+        body = op.body or {}
+        if op.kind == "dept":
+            parent = body.get("uprDeptExternalKey", "#")
+            if parent != "#":
+                needs(op_id, ("dept", parent), ("create", "update"))
+        elif op.kind == "user":
+            for field_name, ref_kind in USER_REFS:
+                if body.get(field_name):
+                    needs(op_id, (ref_kind, body[field_name]), ("create",))
+            email = str(body.get("emailAddr", "")).lower()
+            holder = email_holder.get(email)
+            if holder and holder != op_id and op_id not in deps.get(holder, ()):
+                needs(op_id, holder, ("update", "delete"))
+    return deps
+
+
+def _order(
+    ops: Mapping[tuple[str, str], Op], deps: Mapping[tuple[str, str], set[tuple[str, str]]]
+) -> list[Op]:
+    level: dict[tuple[str, str], int] = {}
+    visiting: set[tuple[str, str]] = set()
+
+    def depth(op_id: tuple[str, str]) -> int:
+        if op_id in level:
+            return level[op_id]
+        visiting.add(op_id)
+        below = [depth(d) for d in deps.get(op_id, ()) if d not in visiting]
+        visiting.discard(op_id)
+        level[op_id] = 1 + max(below) if below else 0
+        return level[op_id]
+
+    for op_id in sorted(ops):
+        depth(op_id)
+    ordered = sorted(ops, key=lambda i: (level[i], KIND_RANK[i[0]], ACTION_RANK[ops[i].action], i[1]))
+    seq = {op_id: n for n, op_id in enumerate(ordered, start=1)}
+    result = []
+    for op_id in ordered:
+        op = ops[op_id]
+        op.seq, op.level = seq[op_id], level[op_id]
+        op.depends_on = sorted(seq[d] for d in deps.get(op_id, ()) if level[d] < level[op_id])
+        result.append(op)
+    return result
+
+
+def summarize(ops: list[Op]) -> dict[str, dict[str, int]]:
+    counts: Counter[tuple[str, str]] = Counter((op.kind, op.action) for op in ops)
+    out: dict[str, dict[str, int]] = {}
+    for (kind, action), n in sorted(counts.items()):
+        out.setdefault(kind, {})[action] = n
+    return out
+
+
+def hold_reason(
+    ops: list[Op], ledger_members: int, *, max_deletes: int, max_delete_ratio: float
+) -> str | None:
+    """Why this plan must wait for approval, or None.  Only member deletions count."""
+    deletes = sum(1 for op in ops if op.kind == "user" and op.action == "delete")
+    if deletes == 0:
+        return None
+    ratio = deletes / ledger_members if ledger_members else 1.0
+    if deletes > max_deletes:
+        return f"plan deletes {deletes} members, more than sync.max_deletes = {max_deletes}"
+    if ratio > max_delete_ratio:
+        return (
+            f"plan deletes {deletes} of {ledger_members} members ({ratio:.0%}), more than "
+            f"sync.max_delete_ratio = {max_delete_ratio:.0%}"
+        )
+    return None
