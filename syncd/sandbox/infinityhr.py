@@ -1,0 +1,371 @@
+"""InfinityHR SOAP 1.1 simulator (contract §2): Authenticate, sessions, paged employee reads, faults.
+
+Requests are parsed with defusedxml (DTDs and entities are refused with an ``ArgumentException``
+fault); responses are built with lxml. A wrong Content-Type answers HTTP 415 (as ASMX does); a
+SOAPAction that is missing, unquoted or does not name the body element is a ``soap:Client``
+``ArgumentException`` fault.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+import xml.etree.ElementTree as ET  # only for the parse error type and element annotations
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import defusedxml
+import defusedxml.ElementTree as SafeET
+from aiohttp import web
+from lxml import etree
+
+from .data import Company, Employee, EmployeeChange
+from .faults import FaultInjector, send_truncated_gzip, vendor_middleware
+from .reqlog import RequestLog, set_code, set_op
+
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+IHR_NS = "http://www.infinityhr.com/webservices/"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+XSD_NS = "http://www.w3.org/2001/XMLSchema"
+METHODS = ("Authenticate", "GetEmployeesAll", "GetEmployeeChanges", "GetDepartments")
+VENDOR_ID = "sandbox-vendor"
+VENDOR_PASSWORD = "sandbox-vendor-pass"  # noqa: S105 (sandbox-only credential)
+INACTIVE_VENDOR_ID = "inactive-vendor"
+INACTIVE_VENDOR_PASSWORD = "inactive-vendor-pass"  # noqa: S105
+COMPANY_ID = "ACME"
+XML_CT = "text/xml; charset=utf-8"
+NIL = f"{{{XSI_NS}}}nil"
+_Q = "{" + IHR_NS + "}"
+# Detached containers carry the final namespaces, so lxml need not invent ns0 prefixes (~15% faster).
+_NSMAP = {None: IHR_NS, "xsi": XSI_NS}
+BILLION_LAUGHS = (
+    '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + "".join(f'<!ENTITY lol{i} "{(f"&lol{i - 1};" if i > 1 else "&lol;") * 10}">' for i in range(1, 10))
+    + f']>\n<soap:Envelope xmlns:soap="{SOAP_NS}"><soap:Body><GetEmployeesAllResponse xmlns="{IHR_NS}">'
+    "<GetEmployeesAllResult><TotalCount>&lol9;</TotalCount></GetEmployeesAllResult>"
+    "</GetEmployeesAllResponse></soap:Body></soap:Envelope>"
+)
+
+
+class SoapFault(Exception):
+    def __init__(self, exception_type: str | None, message: str, *, server: bool = False) -> None:
+        super().__init__(message)
+        self.exception_type = exception_type
+        self.message = message
+        self.server = server
+
+
+@dataclass
+class Session:
+    vendor_id: str
+    start: float
+    last_used: float
+
+
+def xs_datetime(value: datetime) -> str:
+    value = value.astimezone(UTC)
+    spec = "milliseconds" if value.microsecond else "seconds"
+    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def parse_xs_datetime(text: str) -> datetime:
+    """xs:dateTime (Z, offset or none = UTC) or xs:date."""
+    text = text.strip()
+    try:
+        if "T" not in text:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC)
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SoapFault("ArgumentException", f"Not an xs:dateTime: {text!r}") from exc
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _text(parent: ET.Element, name: str, *, required: bool = False) -> str | None:
+    el = parent.find(_Q + name)
+    if el is None or el.get(NIL) in ("true", "1") or el.text is None or not el.text.strip():
+        if required:
+            raise SoapFault("ArgumentException", f"Missing required element {name}")
+        return None
+    return el.text.strip()
+
+
+def _int(parent: ET.Element, name: str, default: int, low: int, high: int) -> int:
+    text = _text(parent, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise SoapFault("ArgumentException", f"{name} must be an integer") from exc
+    if not low <= value <= high:
+        raise SoapFault("ArgumentException", f"{name} must be within {low}..{high}")
+    return value
+
+
+def _bool(parent: ET.Element, name: str) -> bool:
+    text = _text(parent, name)
+    if text is None:
+        return True
+    if text not in ("true", "false", "1", "0"):
+        raise SoapFault("ArgumentException", f"{name} must be an xs:boolean")
+    return text in ("true", "1")
+
+
+def _add(parent: etree._Element, name: str, value: str | None) -> None:
+    el = etree.SubElement(parent, _Q + name)
+    if value is None:
+        el.set(NIL, "true")
+    else:
+        el.text = value
+
+
+def employee_xml(parent: etree._Element, emp: Employee, tag: str = "EmployeeInfo") -> None:
+    el = etree.SubElement(parent, _Q + tag)
+    for name, value in (
+        ("EmployeeID", emp.employee_id),
+        ("PayrollEmployeeID", emp.payroll_id),
+        ("SSN", emp.ssn),
+        ("FirstName", emp.first_name),
+        ("MiddleName", emp.middle_name),
+        ("LastName", emp.last_name),
+        ("PreferredName", emp.preferred_name),
+        ("WorkEmail", emp.work_email),
+        ("PersonalEmail", emp.personal_email),
+        ("WorkPhone", emp.work_phone),
+        ("MobilePhone", emp.mobile_phone),
+        ("DepartmentCode", emp.department_code),
+        ("JobTitle", emp.job_title),
+        ("JobGrade", emp.job_grade),
+        ("SupervisorEmployeeID", emp.supervisor_id),
+        ("EmploymentStatus", emp.status),
+        ("HireDate", emp.hire_date.isoformat()),
+        ("TerminationDate", emp.termination_date.isoformat() if emp.termination_date else None),
+        ("LastModified", xs_datetime(emp.last_modified)),
+    ):
+        _add(el, name, value)
+
+
+class InfinityHRService:
+    """Server side of InfinityHR. ``idle_timeout`` (seconds) is mutable at run time."""
+
+    def __init__(
+        self, company: Company, log: RequestLog, injector: FaultInjector, idle_timeout: float = 1200.0
+    ) -> None:
+        self.company = company
+        self.log = log
+        self.injector = injector
+        self.idle_timeout = idle_timeout
+        self.vendors: dict[str, tuple[str, bool]] = {
+            VENDOR_ID: (VENDOR_PASSWORD, True),
+            INACTIVE_VENDOR_ID: (INACTIVE_VENDOR_PASSWORD, False),
+        }
+        self.sessions: dict[str, Session] = {}
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[vendor_middleware(self.injector, self.log, self)])
+        app.router.add_post("/EmployeeService.asmx", self.endpoint)
+        return app
+
+    def expire_sessions(self) -> int:
+        count = len(self.sessions)
+        self.sessions.clear()
+        return count
+
+    # ---- errors --------------------------------------------------------------------------------
+    def fault(self, request: web.Request, fault: SoapFault) -> web.Response:
+        set_code(request, fault.exception_type or "soap:Server")
+        env = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"soap": SOAP_NS, "xsi": XSI_NS, "xsd": XSD_NS})
+        body = etree.SubElement(env, f"{{{SOAP_NS}}}Body")
+        el = etree.SubElement(body, f"{{{SOAP_NS}}}Fault")
+        etree.SubElement(el, "faultcode").text = "soap:Server" if fault.server else "soap:Client"
+        etree.SubElement(el, "faultstring").text = fault.message
+        if fault.exception_type is not None:
+            detail = etree.SubElement(el, "detail")
+            etree.SubElement(detail, "ExceptionType").text = fault.exception_type
+        return web.Response(
+            status=500,
+            body=etree.tostring(env, xml_declaration=True, encoding="utf-8"),
+            content_type="text/xml",
+            charset="utf-8",
+        )
+
+    def injected_error(self, request: web.Request) -> web.StreamResponse:
+        return self.fault(
+            request, SoapFault(None, "Server was unable to process request (sandbox fault)", server=True)
+        )
+
+    def rate_limited(self, request: web.Request, retry_after: int) -> web.StreamResponse:
+        set_code(request, "429")
+        return web.Response(status=429, text="Too Many Requests", headers={"Retry-After": str(retry_after)})
+
+    # ---- request handling ---------------------------------------------------------------------
+    def _parse(self, raw: bytes) -> ET.Element:
+        try:
+            root = SafeET.fromstring(raw, forbid_dtd=True)
+        except (defusedxml.DefusedXmlException, ET.ParseError, ValueError) as exc:
+            raise SoapFault("ArgumentException", f"Request is not acceptable XML: {exc}") from exc
+        if root.tag != f"{{{SOAP_NS}}}Envelope":
+            raise SoapFault("ArgumentException", "Root element must be a SOAP 1.1 Envelope")
+        body = root.find(f"{{{SOAP_NS}}}Body")
+        children = list(body) if body is not None else []
+        if len(children) != 1:
+            raise SoapFault("ArgumentException", "soap:Body must hold exactly one method element")
+        method_el: ET.Element = children[0]
+        if not method_el.tag.startswith(_Q) or method_el.tag[len(_Q) :] not in METHODS:
+            raise SoapFault("ArgumentException", f"Unknown method element {method_el.tag}")
+        for el in method_el.iter():
+            if not el.tag.startswith(_Q):
+                raise SoapFault("ArgumentException", f"Element {el.tag} is not in the {IHR_NS} namespace")
+        return method_el
+
+    async def endpoint(self, request: web.Request) -> web.StreamResponse:
+        action = request.headers.get("SOAPAction")
+        if action and action.strip('"').startswith(IHR_NS):
+            set_op(request, action.strip('"')[len(IHR_NS) :])
+        if request.content_type != "text/xml" or request.charset not in (None, "utf-8", "UTF-8"):
+            set_code(request, "415")
+            return web.Response(status=415, text="Content-Type must be text/xml; charset=utf-8")
+        try:
+            method_el = self._parse(await request.read())
+            method = method_el.tag[len(_Q) :]
+            set_op(request, method)
+            if action != f'"{IHR_NS}{method}"':
+                raise SoapFault(
+                    "ArgumentException",
+                    f"Server did not recognize the value of HTTP Header SOAPAction: {action}",
+                )
+            req = method_el.find(_Q + "request")
+            if req is None:
+                raise SoapFault("ArgumentException", "Missing <request> element")
+            if method == "Authenticate":
+                return self._xml(method, self._authenticate(req))
+            session = self._session(req)
+            company = _text(req, "CompanyID")
+            if company is not None and company != COMPANY_ID:
+                raise SoapFault("ArgumentException", f"Unknown CompanyID {company}")
+            if method == "GetDepartments":
+                result = self._departments()
+            else:
+                page = _int(req, "PageNumber", 1, 1, 2**31 - 1)
+                size = _int(req, "PageSize", 500, 1, 1000)
+                if method == "GetEmployeesAll":
+                    result = self._employees_all(page, size)
+                else:
+                    result = self._employee_changes(method_el, page, size)
+            session.last_used = time.time()
+            corrupt = self.injector.take_corrupt()
+            if corrupt == "truncated_gzip":
+                return await send_truncated_gzip(request, self._payload(method, result), XML_CT)
+            return self._xml(method, result, corrupt=corrupt)
+        except SoapFault as fault:
+            return self.fault(request, fault)
+
+    @staticmethod
+    def _payload(method: str, result: list[etree._Element]) -> bytes:
+        env = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"soap": SOAP_NS, "xsi": XSI_NS, "xsd": XSD_NS})
+        body = etree.SubElement(env, f"{{{SOAP_NS}}}Body")
+        resp = etree.SubElement(body, f"{_Q}{method}Response", nsmap={None: IHR_NS})  # type: ignore[dict-item]
+        res = etree.SubElement(resp, f"{_Q}{method}Result")
+        res.extend(result)
+        return etree.tostring(env, xml_declaration=True, encoding="utf-8")
+
+    def _xml(self, method: str, result: list[etree._Element], corrupt: str | None = None) -> web.Response:
+        payload = self._payload(method, result)
+        headers = {"Content-Type": XML_CT}
+        if corrupt == "entity_expansion":
+            payload = BILLION_LAUGHS.encode()
+        elif corrupt == "malformed":
+            payload = payload[: len(payload) // 2] + b"<broken"
+        return web.Response(status=200, body=payload, headers=headers)
+
+    def _authenticate(self, req: ET.Element) -> list[etree._Element]:
+        vendor_id = _text(req, "VendorID", required=True) or ""
+        password = _text(req, "VendorPwd", required=True)
+        known = self.vendors.get(vendor_id)
+        if known is None or known[0] != password:
+            raise SoapFault("VendorNotFoundException", "Vendor not found or password incorrect")
+        if not known[1]:
+            raise SoapFault("VendorNotActiveException", "Vendor is not active")
+        now = time.time()
+        sid = str(uuid.uuid4())
+        self.sessions[sid] = Session(vendor_id, now, now)
+        start = datetime.fromtimestamp(now, UTC)
+        end = datetime.fromtimestamp(now + self.idle_timeout, UTC)
+        out: list[etree._Element] = []
+        for name, value in (
+            ("SessionID", sid),
+            ("IsVendorActive", "true"),
+            ("SessionStart", xs_datetime(start)),
+            ("SessionEnd", xs_datetime(end)),
+            ("SyncDate", xs_datetime(start)),
+        ):
+            el = etree.Element(_Q + name)
+            el.text = value
+            out.append(el)
+        return out
+
+    def _session(self, req: ET.Element) -> Session:
+        vendor_id = _text(req, "VendorID", required=True)
+        sid = _text(req, "SessionID", required=True) or ""
+        session = self.sessions.get(sid.lower())
+        if session is not None and time.time() - session.last_used > self.idle_timeout:
+            del self.sessions[sid.lower()]
+            session = None
+        if session is None or session.vendor_id != vendor_id:
+            raise SoapFault("InvalidSessionException", "Session is invalid or has expired")
+        return session
+
+    def _departments(self) -> list[etree._Element]:
+        deps = etree.Element(_Q + "Departments", nsmap=_NSMAP)  # type: ignore[arg-type]
+        for dep in self.company.departments.values():
+            el = etree.SubElement(deps, _Q + "DepartmentInfo")
+            _add(el, "DepartmentCode", dep.code)
+            _add(el, "Name", dep.name)
+            _add(el, "ParentDepartmentCode", dep.parent_code)
+            _add(el, "IsActive", "true" if dep.is_active else "false")
+        return [deps]
+
+    @staticmethod
+    def _paging(total: int, page: int, size: int) -> list[etree._Element]:
+        out = []
+        for name, value in (("TotalCount", total), ("PageNumber", page), ("PageSize", size)):
+            el = etree.Element(_Q + name)
+            el.text = str(value)
+            out.append(el)
+        return out
+
+    def _employees_all(self, page: int, size: int) -> list[etree._Element]:
+        employees = self.company.employee_list()
+        emps = etree.Element(_Q + "Employees", nsmap=_NSMAP)  # type: ignore[arg-type]
+        for emp in employees[(page - 1) * size : page * size]:
+            employee_xml(emps, emp)
+        return [*self._paging(len(employees), page, size), emps]
+
+    def _employee_changes(self, method_el: ET.Element, page: int, size: int) -> list[etree._Element]:
+        begin_text = _text(method_el, "BeginDate", required=True) or ""
+        end_text = _text(method_el, "EndDate")
+        begin = parse_xs_datetime(begin_text)
+        end = parse_xs_datetime(end_text) if end_text else datetime.now(UTC)
+        if begin > end:
+            raise SoapFault("ArgumentException", "BeginDate is after EndDate")
+        kinds = {
+            k
+            for k, flag in (
+                ("Add", _bool(method_el, "IncludeAdds")),
+                ("Change", _bool(method_el, "IncludeChanges")),
+                ("Delete", _bool(method_el, "IncludeDeletes")),
+            )
+            if flag
+        }
+        selected: list[EmployeeChange] = [
+            c for c in self.company.changes if c.change_type in kinds and begin <= c.change_date <= end
+        ]
+        changes = etree.Element(_Q + "Changes", nsmap=_NSMAP)  # type: ignore[arg-type]
+        for change in selected[(page - 1) * size : page * size]:
+            el = etree.SubElement(changes, _Q + "EmployeeChange")
+            _add(el, "EmployeeID", change.employee_id)
+            _add(el, "ChangeType", change.change_type)
+            _add(el, "ChangeDate", xs_datetime(change.change_date))
+            if change.employee is not None:
+                employee_xml(el, change.employee, "Employee")
+        return [*self._paging(len(selected), page, size), changes]
