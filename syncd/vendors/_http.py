@@ -1,0 +1,288 @@
+"""The request machinery every vendor client shares.
+
+One :class:`Transport` per client (per vendor): a concurrency cap, a token-bucket rate limiter, the
+per-request timeout, a bound on the response size, the translation of transport failures into
+:mod:`syncd.errors`, one log event and one metric sample per HTTP request, and the tenacity retry loop
+for :class:`~syncd.errors.TransientError` only.
+
+What is *in* a response (status codes, vendor error codes, payloads) is the vendor module's business:
+it passes a ``handle`` coroutine that reads and classifies the response.  Log events carry ``vendor``,
+``method`` (the API operation), ``status``, ``elapsed_ms``, ``attempt`` and, on failure, ``code`` —
+never a URL query, header, body, token or secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import TypeVar
+
+import aiohttp
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    stop_before_delay,
+)
+from yarl import URL
+
+from syncd.config import VendorSettings
+from syncd.errors import ProtocolError, TransientError, VendorError
+from syncd.metrics import VENDOR_REQUEST_SECONDS
+
+T = TypeVar("T")
+
+log = structlog.get_logger("syncd.vendors")
+
+CHUNK = 64 * 1024
+
+
+class RateLimiter:
+    """Token bucket: ``rate`` requests per second on average, bursts of up to ``burst``."""
+
+    def __init__(self, rate: float, burst: float | None = None) -> None:
+        self.rate = rate
+        self.burst = max(1.0, burst if burst is not None else rate)
+        self._tokens = self.burst
+        self._stamp = time.monotonic()
+        self._lock = asyncio.Lock()
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            while True:
+                now = time.monotonic()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return
+                await asyncio.sleep((1.0 - self._tokens) / self.rate)
+
+
+class Transport:
+    """HTTP for one vendor: limits, timeout, size bound, error translation, logging, metrics, retry."""
+
+    def __init__(self, vendor: str, session: aiohttp.ClientSession, settings: VendorSettings) -> None:
+        self.vendor = vendor
+        self.session = session
+        self.settings = settings
+        self._semaphore = asyncio.Semaphore(settings.max_concurrency)
+        self._limiter = RateLimiter(settings.requests_per_second)
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout, sock_connect=settings.connect_timeout)
+
+    # ------------------------------------------------------------------------------ one request
+
+    async def request(
+        self,
+        http_method: str,
+        url: str | URL,
+        *,
+        method: str,
+        handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+        headers: Mapping[str, str] | None = None,
+        data: bytes | None = None,
+        attempt: int = 1,
+    ) -> T:
+        """Send one HTTP request and return ``await handle(response)``.
+
+        ``method`` names the API operation for logs and metrics.  Timeouts, resets and refused
+        connections become :class:`TransientError`; a corrupt compressed body becomes
+        :class:`ProtocolError`.  Errors ``handle`` raises pass through (and are logged with their code).
+        """
+        status = "error"
+        code: str | None = None
+        async with self._semaphore:
+            await self._limiter.acquire()
+            started = time.monotonic()
+            try:
+                async with self.session.request(
+                    http_method,
+                    url,
+                    headers={"Accept-Encoding": "gzip, deflate", **(headers or {})},
+                    data=data,
+                    timeout=self._timeout,
+                    allow_redirects=False,
+                    auto_decompress=False,
+                ) as resp:
+                    status = str(resp.status)
+                    return await handle(resp)
+            except VendorError as exc:
+                code = exc.code or type(exc).__name__
+                raise
+            except TimeoutError as exc:
+                code = "timeout"
+                raise TransientError(self.vendor, "request timed out", method=method) from exc
+            except aiohttp.ClientPayloadError as exc:
+                if _is_decoding_error(exc):
+                    code = "bad_encoding"
+                    raise ProtocolError(
+                        self.vendor, "response body is not valid compressed data", method=method
+                    ) from exc
+                code = "payload"
+                raise TransientError(self.vendor, "response body was cut short", method=method) from exc
+            except (aiohttp.ClientError, OSError) as exc:
+                code = type(exc).__name__
+                raise TransientError(
+                    self.vendor, f"connection failed ({type(exc).__name__})", method=method
+                ) from exc
+            finally:
+                elapsed = time.monotonic() - started
+                VENDOR_REQUEST_SECONDS.labels(self.vendor, method, status).observe(elapsed)
+                event = {
+                    "vendor": self.vendor,
+                    "method": method,
+                    "status": status,
+                    "elapsed_ms": round(elapsed * 1000, 1),
+                    "attempt": attempt,
+                }
+                if code is None:
+                    log.debug("vendor.request", **event)
+                else:
+                    log.warning("vendor.request", code=code, **event)
+
+    # ------------------------------------------------------------------------------------ retries
+
+    async def retrying(self, method: str, attempt_fn: Callable[[int], Awaitable[T]]) -> T:
+        """Run ``attempt_fn(attempt)`` until it succeeds or fails with a non-transient error.
+
+        Transient failures are retried with exponential backoff and jitter (``retry_backoff_initial``
+        doubling up to ``retry_backoff_max``), at least ``Retry-After`` when the vendor gave one, at most
+        ``retry_attempts`` attempts, and never past ``retry_deadline`` seconds overall.
+        """
+        s = self.settings
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(TransientError),
+            stop=stop_after_attempt(s.retry_attempts) | stop_before_delay(s.retry_deadline),
+            wait=self._wait,
+            before_sleep=self._log_retry(method),
+            reraise=True,
+        )
+        try:
+            async with asyncio.timeout(s.retry_deadline):
+                async for attempt in retrying:
+                    with attempt:
+                        return await attempt_fn(attempt.retry_state.attempt_number)
+        except TimeoutError as exc:
+            raise TransientError(
+                self.vendor, f"gave up after the retry deadline of {s.retry_deadline:g}s", method=method
+            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, state: RetryCallState) -> float:
+        s = self.settings
+        ceiling = min(s.retry_backoff_max, s.retry_backoff_initial * 2 ** (state.attempt_number - 1))
+        delay = random.uniform(ceiling / 2, ceiling)
+        exc = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(exc, TransientError) and exc.retry_after is not None:
+            delay = max(delay, exc.retry_after)
+        return delay
+
+    def _log_retry(self, method: str) -> Callable[[RetryCallState], None]:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            log.info(
+                "vendor.retry",
+                vendor=self.vendor,
+                method=method,
+                attempt=state.attempt_number,
+                code=getattr(exc, "code", None) or type(exc).__name__,
+                wait_s=round(state.upcoming_sleep, 3),
+            )
+
+        return before_sleep
+
+
+def _is_decoding_error(exc: aiohttp.ClientPayloadError) -> bool:
+    """aiohttp wraps a failed decompression in ClientPayloadError; tell it from a cut connection."""
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 8:
+        if isinstance(cause, aiohttp.http_exceptions.ContentEncodingError):
+            return True
+        text = str(cause).lower()
+        if "decompress" in text or "encoding" in text or "gzip" in text or "zlib" in text:
+            return True
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return False
+
+
+async def read_bounded(resp: aiohttp.ClientResponse, vendor: str, method: str, limit: int) -> bytes:
+    """The whole (decompressed) body, or :class:`ProtocolError` as soon as it exceeds ``limit`` bytes."""
+    parts: list[bytes] = []
+    async for chunk in iter_bounded(resp, vendor, method, limit):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+async def iter_bounded(
+    resp: aiohttp.ClientResponse, vendor: str, method: str, limit: int
+) -> AsyncIterator[bytes]:
+    """The decompressed body in chunks; :class:`ProtocolError` past ``limit`` bytes or on bad gzip.
+
+    Requests are sent with ``auto_decompress=False`` and the body is inflated here, in bounded steps,
+    so that a decompression bomb stops at ``limit`` and a truncated gzip stream (which zlib alone
+    accepts silently) is detected at its end.
+    """
+    encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        inflater: zlib._Decompress | None = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == "deflate":
+        inflater = zlib.decompressobj()
+    elif encoding in ("identity", ""):
+        inflater = None
+    else:
+        raise ProtocolError(vendor, f"unsupported Content-Encoding {encoding!r}", method=method)
+
+    total = 0
+
+    def count(piece: bytes) -> bytes:
+        nonlocal total
+        total += len(piece)
+        if total > limit:
+            raise ProtocolError(
+                vendor,
+                f"response larger than max_response_bytes ({limit} bytes); "
+                f"raise {vendor}.max_response_bytes if this is expected",
+                method=method,
+                status=resp.status,
+            )
+        return piece
+
+    async for chunk in resp.content.iter_chunked(CHUNK):
+        if inflater is None:
+            yield count(chunk)
+            continue
+        data = chunk
+        while data:
+            try:
+                piece = inflater.decompress(data, CHUNK)
+            except zlib.error as exc:
+                raise ProtocolError(
+                    vendor, f"response body is not valid {encoding} data", method=method, status=resp.status
+                ) from exc
+            data = inflater.unconsumed_tail
+            if piece:
+                yield count(piece)
+            if inflater.eof:
+                break
+    if inflater is not None and not inflater.eof:
+        raise ProtocolError(
+            vendor, f"response body is a truncated {encoding} stream", method=method, status=resp.status
+        )
+
+
+def retry_after(resp: aiohttp.ClientResponse) -> float | None:
+    """``Retry-After`` in seconds (the delta-seconds form), or ``None``."""
+    value = resp.headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value.strip()))
+    except ValueError:
+        return None

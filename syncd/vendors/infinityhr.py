@@ -1,0 +1,348 @@
+"""InfinityHR SOAP client (contract §2): Authenticate, GetEmployeesAll, GetEmployeeChanges, GetDepartments.
+
+The [designed] wire choices (namespace, SOAPAction form, element names, fault shape) live here, in
+:mod:`syncd.vendors.infinityhr_models` and in :mod:`syncd.vendors._soap`.  SSN and PersonalEmail are
+dropped while parsing: no model, log line or :class:`InvalidRecord` ever holds them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import aiohttp
+import structlog
+from lxml import etree
+from pydantic import SecretStr
+
+from syncd.config import InfinityHRSettings
+from syncd.credentials import Grant, InfinityHRSessionManager
+from syncd.errors import (
+    ProtocolError,
+    RejectedError,
+    TokenExpiredError,
+    TransientError,
+    VendorConfigError,
+)
+from syncd.vendors._http import Transport, iter_bounded, retry_after
+from syncd.vendors._soap import SoapResult, build_envelope, read_soap
+from syncd.vendors.common import InvalidRecord, split_records
+from syncd.vendors.infinityhr_models import (
+    PRIVATE_FIELDS,
+    ChangePage,
+    Department,
+    Employee,
+    EmployeeChange,
+    EmployeePage,
+    InvalidValue,
+    parse_change,
+    parse_datetime,
+    parse_department,
+    parse_employee,
+)
+
+VENDOR = "infinityhr"
+__all__ = [
+    "PRIVATE_FIELDS",
+    "ChangePage",
+    "Department",
+    "Employee",
+    "EmployeeChange",
+    "EmployeePage",
+    "InfinityHRAuth",
+    "InfinityHRClient",
+]
+NAMESPACE = "http://www.infinityhr.com/webservices/"
+CONTENT_TYPE = "text/xml; charset=utf-8"
+
+log = structlog.get_logger("syncd.vendors")
+R = TypeVar("R")
+
+
+# ------------------------------------------------------------------------------------- wire level
+
+
+_FAULTS = {
+    "VendorNotFoundException": (
+        VendorConfigError,
+        "InfinityHR does not know this vendor id and password: check infinityhr.vendor_id / "
+        "infinityhr.vendor_password",
+    ),
+    "VendorNotActiveException": (
+        VendorConfigError,
+        "the InfinityHR vendor account is not active: ask InfinityHR to activate infinityhr.vendor_id",
+    ),
+    "InvalidSessionException": (TokenExpiredError, "session invalid or expired"),
+}
+
+
+class _Wire:
+    def __init__(self, transport: Transport, settings: InfinityHRSettings) -> None:
+        self.transport = transport
+        self.settings = settings
+
+    async def call(
+        self,
+        method: str,
+        request: Sequence[tuple[str, str | None]],
+        *,
+        extra: Sequence[tuple[str, str]] = (),
+        record_tags: frozenset[str] = frozenset(),
+        on_record: Callable[[etree._Element], Any] = lambda el: None,
+        attempt: int = 1,
+    ) -> SoapResult:
+        """One SOAP call (one HTTP request); faults and HTTP errors become :mod:`syncd.errors`."""
+        body = build_envelope(NAMESPACE, method, request, extra)
+        headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": f'"{NAMESPACE}{method}"'}
+        limit = self.settings.max_response_bytes
+
+        async def handle(resp: aiohttp.ClientResponse) -> SoapResult:
+            kw: dict[str, Any] = {"method": method, "status": resp.status}
+            if resp.status == 429:
+                raise TransientError(VENDOR, "rate limited", retry_after=retry_after(resp), code="429", **kw)
+            if resp.status in (502, 503, 504) or (resp.status >= 500 and resp.status != 500):
+                raise TransientError(VENDOR, "server unavailable", **kw)
+            if resp.status not in (200, 500):
+                raise RejectedError(VENDOR, "unexpected HTTP status", **kw)
+            try:
+                result = await read_soap(
+                    iter_bounded(resp, VENDOR, method, limit), vendor=VENDOR, method=method,
+                    record_tags=record_tags, on_record=on_record, status=resp.status,
+                )  # fmt: skip
+            except ProtocolError:
+                if resp.status == 500:
+                    raise TransientError(VENDOR, "server error with an unreadable body", **kw) from None
+                raise
+            if result.fault is not None:
+                _raise_fault(result, kw)
+            if resp.status != 200 or not result.saw_result:
+                raise ProtocolError(VENDOR, f"response has no {method}Result", **kw)
+            return result
+
+        return await self.transport.request(
+            "POST",
+            self.settings.url,
+            method=method,
+            handle=handle,
+            headers=headers,
+            data=body,
+            attempt=attempt,
+        )
+
+
+def _raise_fault(result: SoapResult, kw: dict[str, Any]) -> None:
+    fault = result.fault
+    assert fault is not None
+    exc_type = fault.exception_type
+    if exc_type in _FAULTS:
+        cls, message = _FAULTS[exc_type]
+        raise cls(VENDOR, message, code=exc_type, **kw)
+    if exc_type == "ArgumentException" or (exc_type is None and fault.faultcode.endswith("Client")):
+        raise RejectedError(
+            VENDOR, fault.faultstring or "request rejected", code=exc_type or "soap:Client", **kw
+        )
+    raise TransientError(VENDOR, "server fault", code=exc_type or "soap:Server", **kw)
+
+
+class InfinityHRAuth:
+    """The :class:`~syncd.credentials.SessionIssuer` for InfinityHR."""
+
+    def __init__(self, wire: _Wire) -> None:
+        self._wire = wire
+
+    async def authenticate(self) -> Grant:
+        s = self._wire.settings
+        request = [("VendorID", s.vendor_id), ("VendorPwd", s.vendor_password.get_secret_value())]
+
+        async def attempt(n: int) -> SoapResult:
+            return await self._wire.call("Authenticate", request, attempt=n)
+
+        result = await self._wire.transport.retrying("Authenticate", attempt)
+        values = result.scalars
+        session_id = values.get("SessionID")
+        if not session_id:
+            raise ProtocolError(VENDOR, "Authenticate returned no SessionID", method="Authenticate")
+        if (values.get("IsVendorActive") or "true").lower() in ("false", "0"):
+            message = _FAULTS["VendorNotActiveException"][1]
+            raise VendorConfigError(VENDOR, message, code="IsVendorActive", method="Authenticate")
+        lifetime = 0.0
+        try:
+            start, end = parse_datetime(values, "SessionStart"), parse_datetime(values, "SessionEnd")
+            if start is not None and end is not None:
+                lifetime = (end - start).total_seconds()
+        except InvalidValue:
+            pass
+        return Grant(SecretStr(session_id), lifetime)
+
+
+# ------------------------------------------------------------------------------------------ client
+
+
+class InfinityHRClient:
+    """Employees and departments from InfinityHR.  The caller owns ``session``.
+
+    ``sessions`` may be shared (and kept alive by the daemon); by default the client makes its own,
+    available as :attr:`sessions`.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: InfinityHRSettings,
+        *,
+        sessions: InfinityHRSessionManager | None = None,
+    ) -> None:
+        self.settings = settings
+        self._transport = Transport(VENDOR, session, settings)
+        self._wire = _Wire(self._transport, settings)
+        self.sessions = sessions or InfinityHRSessionManager(settings, InfinityHRAuth(self._wire))
+
+    async def close(self) -> None:
+        """Nothing to release: the caller owns the HTTP session."""
+
+    async def _call(
+        self,
+        method: str,
+        *,
+        page: int | None = None,
+        extra: Sequence[tuple[str, str]] = (),
+        record_tags: frozenset[str] = frozenset(),
+        on_record: Callable[[etree._Element], Any] = lambda el: None,
+    ) -> SoapResult:
+        """A data call with a live session; on InvalidSessionException one re-authentication and retry."""
+        s = self.settings
+        for renewed in (False, True):
+            session = await self.sessions.get()
+            sent = [time.monotonic()]
+            request: list[tuple[str, str | None]] = [
+                ("VendorID", s.vendor_id),
+                ("SessionID", session.get_secret_value()),
+                ("CompanyID", s.company_id),
+            ]
+            if page is not None:
+                request += [("PageNumber", str(page)), ("PageSize", str(s.page_size))]
+
+            async def attempt(
+                n: int, sent: list[float] = sent, request: list[tuple[str, str | None]] = request
+            ) -> SoapResult:
+                sent[0] = time.monotonic()
+                return await self._wire.call(
+                    method, request, extra=extra, record_tags=record_tags, on_record=on_record, attempt=n
+                )
+
+            try:
+                result = await self._transport.retrying(method, attempt)
+            except TokenExpiredError:
+                if renewed:
+                    raise
+                log.info("session.refused", vendor=VENDOR, method=method, page=page)
+                await self.sessions.renew("reactive", stale=session)
+                continue
+            self.sessions.touch(session, sent[0])
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _pages(
+        self,
+        method: str,
+        record_tag: str,
+        parse: Callable[[etree._Element], R | InvalidRecord],
+        extra: Sequence[tuple[str, str]] = (),
+    ) -> AsyncIterator[tuple[int, int, list[R], list[InvalidRecord]]]:
+        page = 1
+        while True:
+            result = await self._call(
+                method, page=page, extra=extra, record_tags=frozenset({record_tag}), on_record=parse
+            )
+            total = _int(result, "TotalCount", method)
+            size = _int(result, "PageSize", method, default=self.settings.page_size)
+            good, bad = split_records(result.records)
+            yield page, total, good, bad
+            if page * size >= total:
+                return
+            if not result.records:
+                raise ProtocolError(VENDOR, f"page {page} is empty but TotalCount is {total}", method=method)
+            page += 1
+
+    async def iter_employee_pages(self) -> AsyncIterator[EmployeePage]:
+        """``GetEmployeesAll`` page by page (re-authenticating as needed, resuming at the failed page)."""
+        async for page, total, good, bad in self._pages("GetEmployeesAll", "EmployeeInfo", parse_employee):
+            yield EmployeePage(page, total, good, bad)
+
+    async def get_employees_all(self) -> tuple[list[Employee], list[InvalidRecord]]:
+        employees: dict[str, Employee] = {}
+        invalid: list[InvalidRecord] = []
+        async for page in self.iter_employee_pages():
+            for emp in page.employees:
+                employees.setdefault(emp.employee_id, emp)
+            invalid.extend(page.invalid)
+        return list(employees.values()), invalid
+
+    async def iter_employee_change_pages(
+        self,
+        begin: datetime,
+        end: datetime,
+        *,
+        include_adds: bool = True,
+        include_changes: bool = True,
+        include_deletes: bool = True,
+    ) -> AsyncIterator[ChangePage]:
+        extra = [
+            ("BeginDate", _xs_datetime(begin)),
+            ("EndDate", _xs_datetime(end)),
+            ("IncludeAdds", _xs_bool(include_adds)),
+            ("IncludeChanges", _xs_bool(include_changes)),
+            ("IncludeDeletes", _xs_bool(include_deletes)),
+        ]
+        async for page, total, good, bad in self._pages(
+            "GetEmployeeChanges", "EmployeeChange", parse_change, extra
+        ):
+            yield ChangePage(page, total, good, bad)
+
+    async def get_employee_changes(
+        self,
+        begin: datetime,
+        end: datetime,
+        *,
+        include_adds: bool = True,
+        include_changes: bool = True,
+        include_deletes: bool = True,
+    ) -> tuple[list[EmployeeChange], list[InvalidRecord]]:
+        changes: list[EmployeeChange] = []
+        invalid: list[InvalidRecord] = []
+        async for page in self.iter_employee_change_pages(
+            begin, end, include_adds=include_adds, include_changes=include_changes,
+            include_deletes=include_deletes,
+        ):  # fmt: skip
+            changes.extend(page.changes)
+            invalid.extend(page.invalid)
+        return changes, invalid
+
+    async def get_departments(self) -> tuple[list[Department], list[InvalidRecord]]:
+        result = await self._call(
+            "GetDepartments", record_tags=frozenset({"DepartmentInfo"}), on_record=parse_department
+        )
+        departments: list[Department | InvalidRecord] = list(result.records)
+        return split_records(departments)
+
+
+def _int(result: SoapResult, name: str, method: str, default: int | None = None) -> int:
+    text = result.scalars.get(name)
+    if text is None and default is not None:
+        return default
+    try:
+        return int(text or "")
+    except ValueError:
+        raise ProtocolError(VENDOR, f"{method}Result has no valid {name}", method=method) from None
+
+
+def _xs_datetime(value: datetime) -> str:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def _xs_bool(value: bool) -> str:
+    return "true" if value else "false"

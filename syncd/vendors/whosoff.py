@@ -1,0 +1,399 @@
+"""WhosOff REST client (contract §1): authentication, users and departments.
+
+The wire choices marked [designed] in the contract (key names, ``token_expiry_date`` format, error
+codes) live in this module and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import aiohttp
+from pydantic import SecretStr
+
+from syncd.config import WhosOffSettings
+from syncd.credentials import Grant, WhosOffTokenManager
+from syncd.errors import (
+    ProtocolError,
+    RejectedError,
+    TokenExpiredError,
+    TransientError,
+    VendorConfigError,
+    VendorError,
+)
+from syncd.vendors._http import Transport, read_bounded, retry_after
+from syncd.vendors.common import InvalidRecord, split_records
+
+VENDOR = "whosoff"
+NONCE_LENGTH = 32
+_NONCE_ALPHABET = string.ascii_letters + string.digits
+
+#: AUTH codes that mean our configuration is wrong, with the keys to check
+_AUTH_CONFIG = {
+    "AUTH001": "invalid username or password: check whosoff.username / whosoff.password",
+    "AUTH002": "the request secret does not match: check whosoff.client_secret",
+    "AUTH004": "this IP address is not permitted: check whosoff.ip_address and the allowed IPs in "
+    "WhosOff's Company Settings",
+    "AUTH005": "unknown app id: check whosoff.app_id",
+    "AUTH006": "the nonce was refused as malformed (a syncd bug; please report it)",
+}
+
+
+# ----------------------------------------------------------------------------------------- models
+
+
+@dataclass(frozen=True, slots=True)
+class WhosOffUser:
+    user_id: int
+    staff_code: str | None
+    title: str | None
+    first_name: str | None
+    middle_name: str | None
+    last_name: str | None
+    email_contact: str | None
+    department_id: int | None
+    user_type_id: int | None
+    status_id: int | None
+    employment_started_date: date | None
+    employment_ended_date: date | None
+    work_telephone: str | None
+    mobile_telephone: str | None
+    active_directory_username: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WhosOffDepartment:
+    department_id: int
+    name: str | None
+    min_user: int | None
+
+
+_USER_STR = (
+    "staff_code", "title", "first_name", "middle_name", "last_name", "email_contact",
+    "work_telephone", "mobile_telephone", "active_directory_username",
+)  # fmt: skip
+_USER_INT = ("department_id", "user_type_id", "status_id")
+_USER_DATE = ("employment_started_date", "employment_ended_date")
+_USER_KEYS = ("user_id", *_USER_STR, *_USER_INT, *_USER_DATE)
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _opt_str(raw: dict[str, Any], key: str) -> str | None:
+    v = raw.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, str | int | float):
+        raise _Invalid(f"{key} is not a string")
+    return str(v) if v != "" else None
+
+
+def _opt_int(raw: dict[str, Any], key: str) -> int | None:
+    v = raw.get(key)
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        raise _Invalid(f"{key} is not an integer")
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return int(v)
+    raise _Invalid(f"{key} is not an integer")
+
+
+def _opt_date(raw: dict[str, Any], key: str) -> date | None:
+    v = raw.get(key)
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str):
+        raise _Invalid(f"{key} is not a date")
+    try:
+        return date.fromisoformat(v[:10])
+    except ValueError:
+        raise _Invalid(f"{key} is not a YYYY-MM-DD date") from None
+
+
+def _record_id(raw: dict[str, Any], key: str) -> str | None:
+    v = raw.get(key)
+    return None if v is None else str(v)[:64]
+
+
+def _safe_payload(raw: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Only the documented fields (so nothing unexpected — a secret, a password — is carried on)."""
+    return {k: raw[k] for k in keys if k in raw and isinstance(raw[k], str | int | float | None)}
+
+
+def parse_user(raw: object) -> WhosOffUser | InvalidRecord:
+    if not isinstance(raw, dict):
+        return InvalidRecord(VENDOR, None, "user is not a JSON object", {})
+    try:
+        user_id = _opt_int(raw, "user_id")
+        if user_id is None:
+            raise _Invalid("user_id is missing")
+        return WhosOffUser(
+            user_id=user_id,
+            staff_code=_opt_str(raw, "staff_code"),
+            title=_opt_str(raw, "title"),
+            first_name=_opt_str(raw, "first_name"),
+            middle_name=_opt_str(raw, "middle_name"),
+            last_name=_opt_str(raw, "last_name"),
+            email_contact=_opt_str(raw, "email_contact"),
+            department_id=_opt_int(raw, "department_id"),
+            user_type_id=_opt_int(raw, "user_type_id"),
+            status_id=_opt_int(raw, "status_id"),
+            employment_started_date=_opt_date(raw, "employment_started_date"),
+            employment_ended_date=_opt_date(raw, "employment_ended_date"),
+            work_telephone=_opt_str(raw, "work_telephone"),
+            mobile_telephone=_opt_str(raw, "mobile_telephone"),
+            active_directory_username=_opt_str(raw, "active_directory_username"),
+        )
+    except _Invalid as exc:
+        return InvalidRecord(VENDOR, _record_id(raw, "user_id"), str(exc), _safe_payload(raw, _USER_KEYS))
+
+
+def parse_department(raw: object) -> WhosOffDepartment | InvalidRecord:
+    if not isinstance(raw, dict):
+        return InvalidRecord(VENDOR, None, "department is not a JSON object", {})
+    try:
+        dept_id = _opt_int(raw, "department_id")
+        if dept_id is None:
+            raise _Invalid("department_id is missing")
+        return WhosOffDepartment(dept_id, _opt_str(raw, "name"), _opt_int(raw, "min_user"))
+    except _Invalid as exc:
+        keys = ("department_id", "name", "min_user")
+        return InvalidRecord(VENDOR, _record_id(raw, "department_id"), str(exc), _safe_payload(raw, keys))
+
+
+# -------------------------------------------------------------------------------------- wire level
+
+
+def make_nonce() -> str:
+    """32 characters from :mod:`secrets`: never reused in practice (190 bits of randomness)."""
+    nonce = "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(NONCE_LENGTH))
+    assert len(nonce) == NONCE_LENGTH
+    return nonce
+
+
+def request_secret(nonce: str, client_secret: str) -> str:
+    """``secret`` = lowercase hex SHA-512 of ``nonce + client_secret`` (UTF-8)."""
+    return hashlib.sha512((nonce + client_secret).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    data: list[Any]
+    errors: list[tuple[str, str]]
+    retry_after: float | None
+
+
+class _NonceReused(Exception):
+    pass
+
+
+class _Wire:
+    """Requests and replies: JSON envelopes, error codes → :mod:`syncd.errors`."""
+
+    def __init__(self, transport: Transport, settings: WhosOffSettings) -> None:
+        self.transport = transport
+        self.settings = settings
+        self.root = settings.url.rstrip("/") + "/v4"
+
+    async def call(
+        self,
+        http_method: str,
+        path: str,
+        method: str,
+        *,
+        body: dict[str, Any] | None,
+        token: SecretStr | None,
+        attempt: int,
+    ) -> list[Any]:
+        headers = {
+            "app-id": self.settings.app_id,
+            "Content-Type": "application/json",
+            "Accept-Encoding": "gzip",
+        }
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token.get_secret_value()}"
+        data = json.dumps(body).encode() if body is not None else None
+
+        async def handle(resp: aiohttp.ClientResponse) -> _Reply:
+            raw = await read_bounded(resp, VENDOR, method, self.settings.max_response_bytes)
+            return self._reply(resp, raw, method)
+
+        reply = await self.transport.request(
+            http_method, self.root + path, method=method, handle=handle, headers=headers, data=data,
+            attempt=attempt,
+        )  # fmt: skip
+        return reply.data
+
+    def _reply(self, resp: aiohttp.ClientResponse, raw: bytes, method: str) -> _Reply:
+        status = resp.status
+        kw: dict[str, Any] = {"method": method, "status": status}
+        envelope: Any = None
+        try:
+            envelope = json.loads(raw) if raw.strip() else None
+        except (ValueError, UnicodeDecodeError):
+            if status < 400:
+                raise ProtocolError(VENDOR, "response is not valid JSON", **kw) from None
+        errors: list[tuple[str, str]] = []
+        data: list[Any] = []
+        if isinstance(envelope, dict):
+            for err in envelope.get("Errors") or []:
+                if isinstance(err, dict):
+                    errors.append((str(err.get("Code", "")), str(err.get("Message", ""))[:200]))
+            d = envelope.get("Data")
+            data = d if isinstance(d, list) else []
+        codes = [c for c, _ in errors]
+        first = errors[0] if errors else ("", "")
+
+        if status == 429:
+            raise TransientError(VENDOR, "rate limited", retry_after=retry_after(resp), code="429", **kw)
+        if status >= 500:
+            raise TransientError(VENDOR, "server error", code=first[0] or None, **kw)
+        if status == 401 or "TOK004" in codes:
+            raise TokenExpiredError(VENDOR, "token invalid or expired", code="TOK004", **kw)
+        if "AUTH003" in codes:
+            raise _NonceReused()
+        for code in codes:
+            if code in _AUTH_CONFIG:
+                raise VendorConfigError(VENDOR, _AUTH_CONFIG[code], code=code, **kw)
+        if status == 403:
+            raise VendorConfigError(
+                VENDOR,
+                "forbidden: the WhosOff API user lacks access to this call",
+                code=first[0] or None,
+                **kw,
+            )
+        if status == 404:
+            raise VendorConfigError(
+                VENDOR, "endpoint not found: check whosoff.url (the root, without /v4)", **kw
+            )
+        if status >= 400 or errors:
+            raise RejectedError(VENDOR, first[1] or "request rejected", code=first[0] or None, **kw)
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("Data"), list):
+            raise ProtocolError(VENDOR, "response has no Data array", **kw)
+        return _Reply(status, data, errors, None)
+
+    async def authenticate(self, action: str, fields: dict[str, Any]) -> Grant:
+        """One authenticate call with a fresh nonce (and one more if the nonce was called reused)."""
+        method = f"authenticate/{action}"
+
+        async def attempt(n: int) -> list[Any]:
+            for _ in range(2):
+                nonce = make_nonce()
+                body = {
+                    **fields,
+                    "ip_address": self.settings.ip_address,
+                    "nonce": nonce,
+                    "secret": request_secret(nonce, self.settings.client_secret.get_secret_value()),
+                    "app_id": self.settings.app_id,
+                }
+                try:
+                    return await self.call(
+                        "POST", f"/authenticate/{action}", method, body=body, token=None, attempt=n
+                    )
+                except _NonceReused:
+                    continue
+            raise VendorError(
+                VENDOR, "nonce refused as already used twice in a row", code="AUTH003", method=method
+            )
+
+        data = await self.transport.retrying(method, attempt)
+        return _grant(data, method)
+
+
+def _grant(data: list[Any], method: str) -> Grant:
+    try:
+        token = data[0]["token"]
+        value = token["access_token"]
+        expiry = datetime.fromisoformat(str(token["token_expiry_date"]))
+    except (IndexError, KeyError, TypeError, ValueError):
+        raise ProtocolError(
+            VENDOR, "authenticate response lacks token/token_expiry_date", method=method
+        ) from None
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(VENDOR, "authenticate response has an empty access_token", method=method)
+    if expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=UTC)
+    return Grant(SecretStr(value), expiry.timestamp() - time.time())
+
+
+class WhosOffAuth:
+    """The :class:`~syncd.credentials.TokenIssuer` for WhosOff."""
+
+    def __init__(self, wire: _Wire) -> None:
+        self._wire = wire
+
+    async def with_credentials(self) -> Grant:
+        s = self._wire.settings
+        return await self._wire.authenticate(
+            "with-credentials", {"username": s.username, "password": s.password.get_secret_value()}
+        )
+
+    async def with_access_token(self, token: SecretStr) -> Grant:
+        return await self._wire.authenticate("with-access-token", {"access_token": token.get_secret_value()})
+
+
+# ------------------------------------------------------------------------------------------ client
+
+
+class WhosOffClient:
+    """Users and departments from WhosOff.  The caller owns ``session``.
+
+    ``tokens`` may be shared between clients (and kept alive by the daemon); by default the client
+    makes its own, available as :attr:`tokens`.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: WhosOffSettings,
+        *,
+        tokens: WhosOffTokenManager | None = None,
+    ) -> None:
+        self.settings = settings
+        self._transport = Transport(VENDOR, session, settings)
+        self._wire = _Wire(self._transport, settings)
+        self.tokens = tokens or WhosOffTokenManager(settings, WhosOffAuth(self._wire))
+
+    async def get_users(self, status_id: int = 99) -> tuple[list[WhosOffUser], list[InvalidRecord]]:
+        """Every user of the company (``status_id`` 0 disabled, 1 active, 99 both) in one response."""
+        body = {"map_type_id": 0, "map_id": 0, "status_id": status_id}
+        data = await self._data_call("POST", "/user/retrieve", "user/retrieve", body)
+        return split_records([parse_user(r) for r in data])
+
+    async def get_departments(self) -> tuple[list[WhosOffDepartment], list[InvalidRecord]]:
+        data = await self._data_call("GET", "/department/retrieve/", "department/retrieve", None)
+        return split_records([parse_department(r) for r in data])
+
+    async def close(self) -> None:
+        """Nothing to release: the caller owns the HTTP session."""
+
+    async def _data_call(
+        self, http_method: str, path: str, method: str, body: dict[str, Any] | None
+    ) -> list[Any]:
+        """A data call with a valid token; on TOK004/401 one token renewal and one more try."""
+        for renewed in (False, True):
+            token = await self.tokens.get()
+
+            async def attempt(n: int, token: SecretStr = token) -> list[Any]:
+                return await self._wire.call(http_method, path, method, body=body, token=token, attempt=n)
+
+            try:
+                return await self._transport.retrying(method, attempt)
+            except TokenExpiredError:
+                if renewed:
+                    raise
+                await self.tokens.renew("reactive", stale=token)
+        raise AssertionError("unreachable")  # pragma: no cover

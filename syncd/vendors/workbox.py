@@ -1,0 +1,242 @@
+"""NAVER Cloud WORKBOX open API client (contract §3): signed create/update/delete of directory objects.
+
+Signing is over the exact path + query that goes on the wire, base path included: the URL is built and
+percent-encoded once, signed, and handed to aiohttp as ``yarl.URL(..., encoded=True)`` so it is not
+re-encoded.  The timestamp is our clock plus a learned offset: when the gateway answers 401 and its
+``Date`` header is more than :data:`SKEW_THRESHOLD` seconds from our clock, the offset is set from it
+and the request is retried once.  Until the first answer from the gateway, requests go one at a time,
+so a skewed gateway costs exactly one rejected request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import aiohttp
+import structlog
+from yarl import URL
+
+from syncd.config import WorkboxSettings
+from syncd.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    RejectedError,
+    TransientError,
+    VendorConfigError,
+    VendorError,
+)
+from syncd.vendors._http import Transport, read_bounded, retry_after
+
+VENDOR = "workbox"
+Kind = Literal["dept", "user", "job-grade", "job-position"]
+KINDS: tuple[str, ...] = ("dept", "user", "job-grade", "job-position")
+#: a 401 with the gateway's clock this far (seconds) from ours is taken as clock skew
+SKEW_THRESHOLD = 240.0
+_ERROR_BODY_LIMIT = 64 * 1024
+
+log = structlog.get_logger("syncd.vendors")
+
+
+# ----------------------------------------------------------------------------------------- signing
+
+
+def _sign(secret_key: str, message: str) -> str:
+    digest = hmac.new(secret_key.encode("utf-8"), message.encode("utf-8"), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def sign_v1(secret_key: str, method: str, uri: str, timestamp: str, api_key: str, access_key: str) -> str:
+    """The WORKBOX document's signature: ``METHOD URI\\ntimestamp\\napi_key\\naccess_key``."""
+    return _sign(secret_key, f"{method} {uri}\n{timestamp}\n{api_key}\n{access_key}")
+
+
+def sign_v2(secret_key: str, method: str, uri: str, timestamp: str, access_key: str) -> str:
+    """NAVER's SDKs' signature: ``METHOD URI\\ntimestamp\\naccess_key`` (no api key line)."""
+    return _sign(secret_key, f"{method} {uri}\n{timestamp}\n{access_key}")
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+
+_CONFIG_CODES = {
+    "E901": "the WORKBOX open API is switched off: enable it in the WORKBOX admin console",
+    "E903": "WORKBOX basic settings are set to NO: enable them in the WORKBOX admin console",
+}
+_GATEWAY_401 = (
+    "the API Gateway rejected authentication: check workbox.api_key / workbox.access_key / "
+    "workbox.secret_key and workbox.signature (v1 or v2)"
+)
+
+
+def _error(
+    http_method: str, status: int, body: Any, resp: aiohttp.ClientResponse, method: str
+) -> VendorError:
+    """The :mod:`syncd.errors` exception for a non-2xx answer."""
+    kw: dict[str, Any] = {"method": method, "status": status}
+    code: str | None = None
+    message = ""
+    if isinstance(body, dict):
+        if isinstance(body.get("resultCode"), str):
+            code = body["resultCode"]
+            message = str(body.get("resultMessage") or "")[:200]
+        elif isinstance(body.get("error"), dict):
+            message = str(body["error"].get("message") or "")[:200]
+    if status == 429:
+        return TransientError(VENDOR, "rate limited", retry_after=retry_after(resp), code="420", **kw)
+    if code in _CONFIG_CODES:
+        return VendorConfigError(VENDOR, _CONFIG_CODES[code], code=code, **kw)
+    if code == "E904":
+        if http_method == "POST":
+            return AlreadyExistsError(VENDOR, message or "externalKey already exists", code=code, **kw)
+        return NotFoundError(VENDOR, message or "externalKey not found", code=code, **kw)
+    if code == "E1001" or status >= 500:
+        return TransientError(VENDOR, message or "server error", code=code, **kw)
+    if status == 401:
+        return VendorConfigError(VENDOR, _GATEWAY_401, code="401", **kw)
+    return RejectedError(VENDOR, message or "request rejected", code=code, **kw)
+
+
+class _ClockSkew(VendorError):
+    """A 401 from a gateway whose clock is far from ours (handled inside the client, never raised out)."""
+
+    def __init__(self, offset_ms: int, method: str) -> None:
+        super().__init__(
+            VENDOR, "timestamp rejected: clock skew", code="clock_skew", status=401, method=method
+        )
+        self.offset_ms = offset_ms
+
+
+# ------------------------------------------------------------------------------------------ client
+
+
+class WorkboxClient:
+    """Create, update and delete WORKBOX departments, users, job grades and job positions."""
+
+    def __init__(self, session: aiohttp.ClientSession, settings: WorkboxSettings) -> None:
+        self.settings = settings
+        self._transport = Transport(VENDOR, session, settings)
+        split = urlsplit(settings.url)
+        self._origin = f"{split.scheme}://{split.netloc}"
+        self._base_path = split.path.rstrip("/")
+        self.clock_offset_ms = 0
+        self._clock_known = asyncio.Event()
+        self._clock_probe = False
+
+    async def close(self) -> None:
+        """Nothing to release: the caller owns the HTTP session."""
+
+    async def create(self, kind: Kind, key: str, body: dict[str, Any]) -> None:
+        """POST; :class:`AlreadyExistsError` if ``key`` exists (an earlier attempt landed)."""
+        await self._call("POST", kind, key, body)
+
+    async def update(self, kind: Kind, key: str, body: dict[str, Any]) -> None:
+        """PUT (the full body); :class:`NotFoundError` if ``key`` is unknown."""
+        await self._call("PUT", kind, key, body)
+
+    async def delete(self, kind: Kind, key: str) -> None:
+        """DELETE; :class:`NotFoundError` if ``key`` is unknown (it already happened)."""
+        await self._call("DELETE", kind, key, None)
+
+    def resource_uri(self, kind: str, key: str) -> str:
+        """The encoded path (base path included) that is both sent and signed."""
+        if kind not in KINDS:
+            raise ValueError(f"unknown WORKBOX kind {kind!r}")
+        company = quote(self.settings.company_id, safe="")
+        return f"{self._base_path}/organization/company/{company}/{kind}/{quote(key, safe='')}"
+
+    def signed_headers(self, http_method: str, uri: str) -> dict[str, str]:
+        s = self.settings
+        timestamp = str(int(time.time() * 1000) + self.clock_offset_ms)
+        secret, api_key = s.secret_key.get_secret_value(), s.api_key.get_secret_value()
+        headers = {
+            "x-ncp-apigw-timestamp": timestamp,
+            "x-ncp-apigw-api-key": api_key,
+            "x-ncp-iam-access-key": s.access_key,
+            "Content-Type": "application/json",
+        }
+        if s.signature == "v2":
+            headers["x-ncp-apigw-signature-v2"] = sign_v2(secret, http_method, uri, timestamp, s.access_key)
+        else:
+            headers["x-ncp-apigw-signature-v1"] = sign_v1(
+                secret, http_method, uri, timestamp, api_key, s.access_key
+            )
+        return headers
+
+    async def _call(self, http_method: str, kind: str, key: str, body: dict[str, Any] | None) -> None:
+        method = f"{http_method} {kind}"
+        uri = self.resource_uri(kind, key)
+        data = (
+            json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode() if body is not None else None
+        )
+
+        async def attempt(n: int) -> None:
+            for skew_retry in (False, True):
+                try:
+                    return await self._send(http_method, uri, data, method, n)
+                except _ClockSkew as skew:
+                    if skew_retry:
+                        raise VendorConfigError(VENDOR, _GATEWAY_401, code="401", method=method) from None
+                    self.clock_offset_ms = skew.offset_ms
+                    self._clock_known.set()
+                    log.warning(
+                        "workbox.clock_skew", vendor=VENDOR, method=method, offset_s=skew.offset_ms / 1000
+                    )
+
+        if not self._clock_known.is_set():
+            if self._clock_probe:
+                await self._clock_known.wait()
+            else:  # the first request goes alone, so a skewed gateway costs one rejected request
+                self._clock_probe = True
+                try:
+                    await self._transport.retrying(method, attempt)
+                    return
+                finally:
+                    self._clock_known.set()
+        await self._transport.retrying(method, attempt)
+
+    async def _send(self, http_method: str, uri: str, data: bytes | None, method: str, attempt: int) -> None:
+        async def handle(resp: aiohttp.ClientResponse) -> None:
+            if resp.status != 401:
+                self._clock_known.set()
+            if 200 <= resp.status < 300:
+                return  # success bodies carry nothing a client needs; they are not read
+            raw = await read_bounded(
+                resp, VENDOR, method, min(_ERROR_BODY_LIMIT, self.settings.max_response_bytes)
+            )
+            try:
+                body: Any = json.loads(raw) if raw.strip() else None
+            except (ValueError, UnicodeDecodeError):
+                body = None
+            if resp.status == 401:
+                offset = self._skew_from(resp)
+                if offset is not None:
+                    raise _ClockSkew(offset, method)
+            raise _error(http_method, resp.status, body, resp, method)
+
+        headers = self.signed_headers(http_method, uri)
+        url = URL(self._origin + uri, encoded=True)
+        await self._transport.request(
+            http_method, url, method=method, handle=handle, headers=headers, data=data, attempt=attempt
+        )
+
+    def _skew_from(self, resp: aiohttp.ClientResponse) -> int | None:
+        """The offset (ms) to adopt if the gateway's ``Date`` is far from our clock, else ``None``."""
+        date = resp.headers.get("Date")
+        if not date:
+            return None
+        try:
+            gateway = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError):
+            return None
+        offset = gateway - time.time()
+        if abs(offset - self.clock_offset_ms / 1000) <= SKEW_THRESHOLD:
+            return None
+        return int(offset * 1000)

@@ -1,0 +1,195 @@
+"""InfinityHR: SOAP calls, paging, sessions (idle renewal, InvalidSessionException), faults, privacy."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+
+from syncd.errors import ProtocolError, RejectedError, TransientError, VendorConfigError
+from syncd.sandbox import Sandbox
+from syncd.vendors import Employee, InfinityHRClient
+
+from .conftest import SandboxFactory, infinityhr_settings
+
+
+def auth_count(sb: Sandbox) -> int:
+    return sb.request_log.count(vendor="infinityhr", op="Authenticate")
+
+
+async def test_full_read_pages_until_total_count(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, page_size=7))
+    employees, invalid = await client.get_employees_all()
+    assert invalid == []
+    assert [e.employee_id for e in employees] == [e.employee_id for e in sandbox.company.employee_list()]
+    pages = sandbox.request_log.count(vendor="infinityhr", op="GetEmployeesAll")
+    assert pages == -(-len(employees) // 7)
+    assert auth_count(sandbox) == 1
+
+
+async def test_ssn_and_personal_email_are_dropped(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox))
+    employees, _ = await client.get_employees_all()
+    names = {f.name for f in dataclasses.fields(Employee)}
+    assert not {n for n in names if "ssn" in n or "personal" in n}
+    private = {e.ssn for e in sandbox.company.employees.values()}
+    private |= {e.personal_email for e in sandbox.company.employees.values()}
+    values = {v for e in employees for v in dataclasses.astuple(e)}
+    assert not values & private
+    first = employees[0]
+    src = sandbox.company.employees[first.employee_id]
+    assert first.work_email == src.work_email and first.hire_date == src.hire_date
+    assert first.last_modified is not None and first.last_modified.tzinfo is not None
+
+
+async def test_departments(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    departments, invalid = await InfinityHRClient(http, infinityhr_settings(sandbox)).get_departments()
+    assert invalid == []
+    assert {d.code for d in departments} == set(sandbox.company.departments)
+    tops = [d for d in departments if d.parent_code is None]
+    assert tops and all(isinstance(d.is_active, bool) for d in departments)
+
+
+async def test_employee_changes(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    begin = datetime.now(UTC) - timedelta(minutes=1)
+    victim = sandbox.company.employee_list()[3].employee_id
+    sandbox.mutate("terminate", employee_id=victim)
+    sandbox.mutate("delete", employee_id=sandbox.company.employee_list()[5].employee_id)
+    client = InfinityHRClient(http, infinityhr_settings(sandbox))
+    changes, invalid = await client.get_employee_changes(begin, datetime.now(UTC) + timedelta(seconds=5))
+    assert invalid == []
+    kinds = Counter(c.change_type for c in changes)
+    assert kinds["Delete"] == 1 and sum(kinds.values()) >= 2
+    for change in changes:
+        assert (change.employee is None) == (change.change_type == "Delete")
+
+
+@pytest.mark.slow
+async def test_idle_session_renewed_between_slow_pages(
+    make_sandbox: SandboxFactory, http: aiohttp.ClientSession
+) -> None:
+    sb = await make_sandbox(employees=2500, infinityhr_idle_timeout=2.0)
+    settings = infinityhr_settings(sb, page_size=1000, session_idle_timeout=2.0, session_renew_margin=0.5)
+    client = InfinityHRClient(http, settings)
+    seen: list[str] = []
+    pauses = 0
+    async with asyncio.timeout(30):
+        async for page in client.iter_employee_pages():
+            assert page.total_count == 2500 and not page.invalid
+            seen.extend(e.employee_id for e in page.employees)
+            if page.page_number * 1000 < page.total_count:
+                await asyncio.sleep(3.0)  # the consumer is slow: the session goes idle past its timeout
+                pauses += 1
+    assert pauses == 2
+    assert len(seen) == 2500 and len(set(seen)) == 2500
+    assert auth_count(sb) <= 1 + pauses  # the first login, then at most one per expiry
+    assert sb.request_log.count(vendor="infinityhr", op="GetEmployeesAll") == 3  # no page read twice
+    # renewed before it expired: the service never had to refuse the session
+    assert sb.request_log.count(vendor="infinityhr", code="InvalidSessionException") == 0
+
+
+async def test_invalid_session_mid_read_reauthenticates_and_resumes(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, page_size=10))
+    seen: list[str] = []
+    async for page in client.iter_employee_pages():
+        seen.extend(e.employee_id for e in page.employees)
+        if page.page_number == 2:
+            sandbox.infinityhr.expire_sessions()  # the service forgets the session
+    log = sandbox.request_log
+    assert sorted(seen) == sorted(sandbox.company.employees) and len(seen) == len(set(seen))
+    assert log.count(vendor="infinityhr", code="InvalidSessionException") == 1
+    assert auth_count(sandbox) == 2
+    # page 3 was asked twice (refused, then after re-authentication); no other page was repeated
+    pages = log.count(vendor="infinityhr", op="GetEmployeesAll")
+    assert pages == -(-len(seen) // 10) + 1
+
+
+async def test_concurrent_calls_share_one_authentication(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, max_concurrency=20))
+    async with asyncio.timeout(15):
+        await asyncio.gather(*(client.get_departments() for _ in range(20)))
+    assert auth_count(sandbox) == 1
+    sandbox.infinityhr.expire_sessions()
+    async with asyncio.timeout(15):
+        await asyncio.gather(*(client.get_departments() for _ in range(20)))
+    assert auth_count(sandbox) == 2
+
+
+async def test_wrong_password_names_the_keys(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, vendor_password=SecretStr("nope")))
+    with pytest.raises(
+        VendorConfigError, match=r"infinityhr\.vendor_id / infinityhr\.vendor_password"
+    ) as err:
+        await client.get_departments()
+    assert err.value.code == "VendorNotFoundException"
+    assert auth_count(sandbox) == 1
+
+
+async def test_inactive_vendor_is_a_config_error(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    settings = infinityhr_settings(
+        sandbox, vendor_id="inactive-vendor", vendor_password=SecretStr("inactive-vendor-pass")
+    )
+    with pytest.raises(VendorConfigError, match="not active"):
+        await InfinityHRClient(http, settings).get_departments()
+
+
+async def test_argument_exception_is_rejected_not_retried(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, company_id="OTHER"))
+    with pytest.raises(RejectedError) as err:
+        await client.get_departments()
+    assert err.value.code == "ArgumentException"
+    assert sandbox.request_log.count(vendor="infinityhr", op="GetDepartments") == 1
+
+
+async def test_transient_faults_are_retried_to_success(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, page_size=5, timeout=0.5))
+    f = sandbox.faults["infinityhr"]
+    f.error_rate, f.hang_rate, f.hang_seconds = 0.3, 0.1, 5.0
+    async with asyncio.timeout(30):
+        employees, _ = await client.get_employees_all()
+    assert len(employees) == len(sandbox.company.employees)
+    log = sandbox.request_log
+    assert (
+        log.count(vendor="infinityhr", code="soap:Server") + log.count(vendor="infinityhr", code="HANG") > 0
+    )
+
+
+async def test_gateway_errors_are_transient(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, retry_attempts=2))
+    await client.get_departments()
+    f = sandbox.faults["infinityhr"]
+    f.error_rate, f.error_status = 1.0, 503
+    with pytest.raises(TransientError):
+        await client.get_departments()
+    assert sandbox.request_log.count(vendor="infinityhr", status=503) == 2
+
+
+@pytest.mark.parametrize("kind", ["malformed", "entity_expansion"])
+async def test_corrupt_responses_are_protocol_errors(
+    sandbox: Sandbox, http: aiohttp.ClientSession, kind: str
+) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox))
+    sandbox.faults["infinityhr"].corrupt = kind
+    with pytest.raises(ProtocolError):
+        await client.get_employees_all()
+    employees, _ = await client.get_employees_all()
+    assert employees
+
+
+async def test_gzip_body_cut_short_is_retried(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox))
+    sandbox.faults["infinityhr"].corrupt = "truncated_gzip"
+    employees, _ = await client.get_employees_all()
+    assert len(employees) == len(sandbox.company.employees)
+    assert sandbox.request_log.count(vendor="infinityhr", op="GetEmployeesAll") == 2
