@@ -16,11 +16,14 @@ from typing import Any
 import structlog
 
 from syncd import __version__
+from syncd import report as report_mod
 from syncd.config import Settings, load_settings
-from syncd.errors import ConfigError, SyncdError
+from syncd.engine import history
+from syncd.engine.run import RunReport, SyncContext, approve, run_cycle
+from syncd.errors import ConfigError, SyncdError, UsageError
 from syncd.logging import configure_logging
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3  # documented in README "Exit codes"
 
 log = structlog.get_logger("syncd.cli")
 
@@ -29,14 +32,28 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """Options accepted before or after the command (``syncd --config X db upgrade`` or
     ``syncd db upgrade --config X``)."""
     default = None if top else argparse.SUPPRESS
-    parser.add_argument("--config", "-c", metavar="PATH", default=default,
-                        help="TOML config file (default: $SYNCD_CONFIG; else environment only)")
-    parser.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
-                        help="show tracebacks and debug logs")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=default,
-                        help="override log.level")
-    parser.add_argument("--log-format", choices=["auto", "json", "console"], default=default,
-                        help="override log.format")
+    parser.add_argument(
+        "--config",
+        "-c",
+        metavar="PATH",
+        default=default,
+        help="TOML config file (default: $SYNCD_CONFIG; else environment only)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=False if top else argparse.SUPPRESS,
+        help="show tracebacks and debug logs",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        default=default,
+        help="override log.level",
+    )
+    parser.add_argument(
+        "--log-format", choices=["auto", "json", "console"], default=default, help="override log.format"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 sync failed, 2 usage/config error, 3 held by a safety rule.",
     )
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
+    parser.add_argument("--run-once", action="store_true", help="same as `syncd run --once`")
+    parser.add_argument("--dry-run", action="store_true", help="with --run-once: stop after the plan")
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -55,6 +74,27 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     add("check-config", "print the effective configuration (secrets masked) or every problem in it")
+
+    run = add("run", "run the sync (with --once: one cycle, then exit 0/1/3)")
+    run.add_argument("--once", action="store_true", help="one pull → apply cycle, then exit")
+    run.add_argument("--dry-run", action="store_true", help="stop after the plan (nothing is sent)")
+
+    plan = add("plan", "pull and show what a sync would change, without applying it")
+    plan.add_argument("--json", action="store_true", help="one JSON object on stdout (logs on stderr)")
+    plan.add_argument("--all", action="store_true", help="show every operation, not the first 200")
+
+    approve = add("approve", "apply exactly a plan held by a safety rule, if the ledger has not changed")
+    approve.add_argument("plan_id")
+
+    runs = add("runs", "list recent runs")
+    runs.add_argument("--limit", type=int, default=20)
+
+    add("quarantine", "list source records rejected by validation, with the reason")
+
+    demo = add("demo", "run the whole product against the bundled sandbox (SQLite; under a minute)")
+    demo.add_argument("--employees", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--dir", metavar="DIR", help="keep the SQLite database here (default: a temp dir)")
 
     db = add("db", "staging database schema (Alembic migrations)")
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
@@ -67,8 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
         _common(p, top=False)
 
     sandbox = add("sandbox", "serve the bundled InfinityHR/WhosOff/WORKBOX simulators")
-    sandbox.add_argument("sandbox_args", nargs=argparse.REMAINDER,
-                         help="options of the sandbox (see `syncd sandbox --help`)")
+    sandbox.add_argument(
+        "sandbox_args", nargs=argparse.REMAINDER, help="options of the sandbox (see `syncd sandbox --help`)"
+    )
     return parser
 
 
@@ -142,6 +183,104 @@ def cmd_db(args: argparse.Namespace) -> int:
     return _run_async(_db, args, _settings(args))
 
 
+def _exit_code(report: RunReport) -> int:
+    return report.exit_code
+
+
+async def _once(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
+    async with SyncContext.open(settings) as ctx:
+        report = await run_cycle(ctx, trigger="once", dry_run=dry_run)
+    out = report_mod.console()
+    if dry_run:
+        report_mod.print_plan(report, out)
+    report_mod.print_run(report, out)
+    return _exit_code(report)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if not args.once:
+        raise UsageError(
+            "the scheduled daemon is not available yet: use `syncd --run-once` (or `run --once`)"
+        )
+    return _run_async(_once, args, _settings(args), args.dry_run)
+
+
+async def _plan(args: argparse.Namespace, settings: Settings) -> int:
+    async with SyncContext.open(settings) as ctx:
+        report = await run_cycle(ctx, trigger="plan", dry_run=True)
+    if args.json:
+        print(report_mod.plan_json(report))  # noqa: T201
+    else:
+        out = report_mod.console()
+        report_mod.print_plan(report, out, show_ops=len(report.ops) if args.all else report_mod.MAX_OPS_SHOWN)
+        if report.held:
+            out.print(f"A sync would be held (exit 3). After review: syncd approve {report.plan_id}")
+    if report.error and report.result not in ("dry-run", "stale"):
+        print(f"syncd: error: {report.error}", file=sys.stderr)  # noqa: T201
+    return EXIT_FAILED if report.result in ("failed", "stale") else EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    return _run_async(_plan, args, _settings(args))
+
+
+async def _approve(args: argparse.Namespace, settings: Settings) -> int:
+    async with SyncContext.open(settings) as ctx:
+        report = await approve(ctx, args.plan_id)
+    report_mod.print_run(report, report_mod.console())
+    return _exit_code(report)
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _run_async(_approve, args, _settings(args))
+
+
+async def _runs(args: argparse.Namespace, settings: Settings) -> int:
+    async with SyncContext.open(settings) as ctx:
+        rows = await history.recent_runs(ctx.sessions, args.limit)
+        held = await history.held_plans(ctx.sessions)
+    out = report_mod.console()
+    report_mod.print_runs(rows, out)
+    for plan in held:
+        out.print(
+            f"held plan {plan.id} ({plan.created_at:%Y-%m-%d %H:%M} UTC): {plan.hold_reason} "
+            f"— syncd approve {plan.id}"
+        )
+    return EXIT_OK
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    return _run_async(_runs, args, _settings(args))
+
+
+async def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    async with SyncContext.open(settings) as ctx:
+        rows = await history.quarantine(ctx.sessions)
+    out = report_mod.console()
+    if not rows:
+        out.print("The quarantine is empty.")
+    for q in rows:
+        out.print(
+            f"{q.source} {q.kind} {q.record_id or q.record_key}: {q.reason_code}: {q.reason} "
+            f"(since {q.first_seen:%Y-%m-%d %H:%M} UTC)"
+        )
+    return EXIT_OK
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    return _run_async(_quarantine, args, _settings(args))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from syncd.demo import run_demo
+
+    configure_logging("debug" if args.debug else (args.log_level or "warning"), args.log_format or "auto")
+    directory = Path(args.dir) if args.dir else None
+    return _run_async(lambda: run_demo(employees=args.employees, seed=args.seed, directory=directory))
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from syncd.sandbox.server import main as sandbox_main
 
@@ -156,6 +295,12 @@ def _run_async(fn: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-config": cmd_check_config,
+    "run": cmd_run,
+    "plan": cmd_plan,
+    "approve": cmd_approve,
+    "runs": cmd_runs,
+    "quarantine": cmd_quarantine,
+    "demo": cmd_demo,
     "db": cmd_db,
     "sandbox": cmd_sandbox,
 }
@@ -164,6 +309,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.run_once:
+        if args.command not in (None, "run"):
+            parser.error("--run-once is a command of its own; drop the other command")
+        args.command, args.once = "run", True
+        args.dry_run = args.dry_run or False
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE

@@ -1,0 +1,146 @@
+"""Human-readable output of runs and plans (rich tables on a terminal, plain text elsewhere)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+from syncd.engine.plan import Op
+from syncd.engine.run import RunReport
+
+MAX_OPS_SHOWN = 200
+
+
+def console(stream: TextIO | None = None) -> Console:
+    return Console(
+        file=stream or sys.stdout, soft_wrap=False, width=None if (stream or sys.stdout).isatty() else 140
+    )
+
+
+def _value(v: Any) -> str:
+    return "—" if v is None else str(v)
+
+
+def print_plan(report: RunReport, out: Console, *, show_ops: int = MAX_OPS_SHOWN) -> None:
+    out.print(
+        f"[bold]Plan[/] {report.plan_id}" + (f"  [bold red]HELD[/]: {report.held}" if report.held else "")
+    )
+    summary = Table()
+    summary.add_column("kind")
+    for action in ("create", "update", "delete"):
+        summary.add_column(action, justify="right")
+    for kind in ("job-grade", "job-position", "dept", "user"):
+        counts = report.summary.get(kind, {})
+        if counts:
+            summary.add_row(kind, *(str(counts.get(a, 0)) for a in ("create", "update", "delete")))
+    if not report.summary:
+        out.print(f"Plan {report.plan_id}: no changes — WORKBOX already matches the sources.")
+    else:
+        out.print(summary)
+    if report.ops:
+        table = Table(title="Operations (in order)", title_justify="left")
+        for col in ("#", "lvl", "kind", "action", "key", "changes"):
+            table.add_column(col, overflow="fold")
+        for op in report.ops[:show_ops]:
+            table.add_row(str(op.seq), str(op.level), op.kind, op.action, op.key, _changes(op))
+        out.print(table)
+        if len(report.ops) > show_ops:
+            out.print(f"… and {len(report.ops) - show_ops} more (syncd plan --json shows all)")
+    print_rejects(report, out)
+    for source, kind, reason in report.stale:
+        out.print(f"[bold yellow]STALE[/] {source} {kind}: {reason} — planned from its last good read")
+
+
+def _changes(op: Op) -> str:
+    if op.action == "delete":
+        return f"name={_value((op.before or {}).get('name'))}"
+    parts = []
+    for fld, (old, new) in op.changes().items():
+        parts.append(
+            f"{fld}: {_value(new)}" if op.action == "create" else f"{fld}: {_value(old)} → {_value(new)}"
+        )
+    return "; ".join(parts)
+
+
+def print_rejects(report: RunReport, out: Console, limit: int = 50) -> None:
+    if not report.rejects:
+        return
+    table = Table(title=f"Quarantined records ({len(report.rejects)})", title_justify="left")
+    for col in ("source", "kind", "id", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in report.rejects[:limit]:
+        table.add_row(r.source, r.kind, _value(r.record_id), f"{r.reason_code}: {r.reason}")
+    out.print(table)
+
+
+def plan_json(report: RunReport) -> str:
+    data = {
+        "plan_id": report.plan_id,
+        "run_id": report.run_id,
+        "held": report.held is not None,
+        "hold_reason": report.held,
+        "summary": report.summary,
+        "stale_sources": [{"source": s, "kind": k, "reason": r} for s, k, r in report.stale],
+        "quarantined": [
+            {
+                "source": r.source,
+                "kind": r.kind,
+                "id": r.record_id,
+                "reason_code": r.reason_code,
+                "reason": r.reason,
+            }
+            for r in report.rejects
+        ],
+        "operations": [op.as_dict() for op in report.ops],
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def print_run(report: RunReport, out: Console) -> None:
+    colour = {"success": "green", "dry-run": "cyan", "held": "red", "stale": "yellow"}.get(
+        report.result, "red"
+    )
+    out.print(f"[bold {colour}]{report.result.upper()}[/] {report.message()}")
+    if report.applied and report.applied.failed:
+        table = Table(title="Failed operations", title_justify="left")
+        for col in ("#", "kind", "key", "action", "code", "error"):
+            table.add_column(col, overflow="fold")
+        for f in report.applied.failed[:50]:
+            table.add_row(str(f.seq), f.kind, f.key, f.action, _value(f.code), f.message)
+        out.print(table)
+
+
+def print_runs(rows: list[dict[str, Any]], out: Console) -> None:
+    table = Table(title="Recent runs", title_justify="left")
+    for col in (
+        "run",
+        "trigger",
+        "started (UTC)",
+        "seconds",
+        "result",
+        "plan",
+        "changes",
+        "quarantine",
+        "stale",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        plan = (r["counts"] or {}).get("plan") or {}
+        changes = ", ".join(f"{k} {a} {n}" for k, acts in plan.items() for a, n in acts.items()) or "—"
+        secs = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}" if r["finished_at"] else "…"
+        table.add_row(
+            str(r["id"]),
+            r["trigger"],
+            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            secs,
+            r["result"],
+            _value(r["plan_id"]),
+            changes,
+            str(r["quarantine_size"]),
+            ", ".join(r["stale_sources"] or []) or "—",
+        )
+    out.print(table)
