@@ -70,6 +70,8 @@ class ApplyResult:
     skipped: int = 0
     pending: int = 0
     aborted: str | None = None
+    #: (kind, action, result) → count, result in done/failed/skipped/pending
+    outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
     def total_done(self) -> int:
@@ -81,14 +83,14 @@ class ApplyResult:
         self.skipped += other.skipped
         self.pending += other.pending
         self.aborted = self.aborted or other.aborted
+        self.outcomes.update(other.outcomes)
 
-    def counts(self) -> dict[str, Any]:
-        return {
-            "done": {f"{k}:{a}": n for (k, a), n in sorted(self.done.items())},
-            "failed": len(self.failed),
-            "skipped": self.skipped,
-            "pending": self.pending,
-        }
+    def counts(self) -> dict[str, dict[str, dict[str, int]]]:
+        """``{kind: {action: {result: n}}}`` for the run record."""
+        out: dict[str, dict[str, dict[str, int]]] = {}
+        for (kind, action, result), n in sorted(self.outcomes.items()):
+            out.setdefault(kind, {}).setdefault(action, {})[result] = n
+        return out
 
 
 class Applier:
@@ -180,8 +182,10 @@ class Applier:
                 await self._settle(job, "skipped", error=reason.strip(": "))
                 state[job.seq], why[job.seq] = "was skipped", why.get(blocked, "")
                 result.skipped += 1
+                result.outcomes[(job.kind, job.action, "skipped")] += 1
             if result.aborted:
                 result.pending += len(runnable)
+                result.outcomes.update((j.kind, j.action, "pending") for j in runnable)
                 continue
             await self._mark_in_flight([j.op_id for j in runnable])
 
@@ -189,6 +193,7 @@ class Applier:
                 async with sem:
                     if result.aborted:
                         result.pending += 1
+                        result.outcomes[(job.kind, job.action, "pending")] += 1
                         state[job.seq] = "was not sent"
                         return
                     outcome, code, message = await self._execute(job)
@@ -203,7 +208,9 @@ class Applier:
                     result.failed.append(Failure(job.seq, job.kind, job.key, job.action, code, message))
                 else:
                     result.pending += 1
-                metrics.OPERATIONS.labels(job.kind, job.action, outcome).inc()
+                recorded = "pending" if outcome == "abort" else outcome
+                result.outcomes[(job.kind, job.action, recorded)] += 1
+                metrics.OPERATIONS.labels(job.kind, job.action, recorded).inc()
 
             await asyncio.gather(*(run(j) for j in runnable))
             log.info(

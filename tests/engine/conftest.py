@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,3 +54,39 @@ async def world(db_url: str, employees: int) -> AsyncIterator[World]:
         settings = settings_for(sb, db_url)
         async with SyncContext.open(settings) as ctx:
             yield World(sb, settings, ctx)
+
+
+def write_config(
+    sb: Sandbox, db_url: str, path: Path, *, sync: str = "max_deletes = 1000\nmax_delete_ratio = 1.0"
+) -> Path:
+    """A TOML config for a syncd subprocess pointing at ``sb``."""
+    c = sb.credentials
+    text = f"""
+[database]
+url = "{db_url}"
+[infinityhr]
+url = "{sb.infinityhr_url}"
+vendor_id = "{c["infinityhr"]["vendor_id"]}"
+vendor_password = "{c["infinityhr"]["vendor_password"]}"
+[whosoff]
+url = "{sb.whosoff_url}"
+app_id = "{c["whosoff"]["app_id"]}"
+client_secret = "{c["whosoff"]["client_secret"]}"
+username = "{c["whosoff"]["username"]}"
+password = "{c["whosoff"]["password"]}"
+ip_address = "{c["whosoff"]["ip_address"]}"
+[workbox]
+url = "{sb.workbox_url}"
+company_id = "{c["workbox"]["company_id"]}"
+api_key = "{c["workbox"]["api_key"]}"
+access_key = "{c["workbox"]["access_key"]}"
+secret_key = "{c["workbox"]["secret_key"]}"
+max_concurrency = 2
+requests_per_second = 1000.0
+[sync]
+{sync}
+[log]
+format = "json"
+"""
+    path.write_text(text)
+    return path

@@ -13,44 +13,10 @@ import pytest
 
 from syncd.engine.run import SyncContext, run_cycle
 from syncd.sandbox import Faults, Sandbox, SandboxOptions, run_sandbox
-from tests.engine.conftest import settings_for
+from tests.engine.conftest import settings_for, write_config
 from tests.engine.oracle import expected_directory
 
 KILLS = 12
-
-
-def write_config(sb: Sandbox, db_url: str, path: Path) -> Path:
-    c = sb.credentials
-    text = f"""
-[database]
-url = "{db_url}"
-[infinityhr]
-url = "{sb.infinityhr_url}"
-vendor_id = "{c['infinityhr']['vendor_id']}"
-vendor_password = "{c['infinityhr']['vendor_password']}"
-[whosoff]
-url = "{sb.whosoff_url}"
-app_id = "{c['whosoff']['app_id']}"
-client_secret = "{c['whosoff']['client_secret']}"
-username = "{c['whosoff']['username']}"
-password = "{c['whosoff']['password']}"
-ip_address = "{c['whosoff']['ip_address']}"
-[workbox]
-url = "{sb.workbox_url}"
-company_id = "{c['workbox']['company_id']}"
-api_key = "{c['workbox']['api_key']}"
-access_key = "{c['workbox']['access_key']}"
-secret_key = "{c['workbox']['secret_key']}"
-max_concurrency = 2
-requests_per_second = 1000.0
-[sync]
-max_deletes = 1000
-max_delete_ratio = 1.0
-[log]
-format = "json"
-"""
-    path.write_text(text)
-    return path
 
 
 def workbox_count(sb: Sandbox) -> int:
@@ -63,8 +29,16 @@ async def run_and_kill(config: Path, sb: Sandbox, after: int, log: Path) -> bool
     start = workbox_count(sb)
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "syncd", "--config", str(config), "--run-once",
-            stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            sys.executable,
+            "-m",
+            "syncd",
+            "--config",
+            str(config),
+            "--run-once",
+            stdout=out,
+            stderr=out,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         async with asyncio.timeout(60):
             while proc.returncode is None and workbox_count(sb) < start + after:
                 await asyncio.sleep(0.002)
@@ -91,8 +65,13 @@ async def test_sigkill_at_many_points_during_apply_then_rerun_converges(db_url: 
                     sb.mutate("terminate", employee_id=e.employee_id, termination_date="2020-01-01")
                 for e in emps[4:10]:
                     sb.mutate("rename", employee_id=e.employee_id, last_name="Crash")
-                sb.mutate("hire", department_code=emps[0].department_code, first_name="After",
-                          last_name="Crash", work_email="after.crash@acme.example")
+                sb.mutate(
+                    "hire",
+                    department_code=emps[0].department_code,
+                    first_name="After",
+                    last_name="Crash",
+                    work_email="after.crash@acme.example",
+                )
             kills += await run_and_kill(config, sb, after, log)
         assert kills >= 10, f"only {kills} runs were killed mid-apply"
 
@@ -108,11 +87,16 @@ async def test_sigkill_at_many_points_during_apply_then_rerun_converges(db_url: 
             again = await run_cycle(ctx)
             assert again.exit_code == 0 and workbox_count(sb) == before
 
-        created = Counter(e["raw_path"] for e in sb.request_log
-                          if e["vendor"] == "workbox" and e["method"] == "POST" and e["status"] == 201)
+        created = Counter(
+            e["raw_path"]
+            for e in sb.request_log
+            if e["vendor"] == "workbox" and e["method"] == "POST" and e["status"] == 201
+        )
         assert max(created.values()) == 1, "an object was created twice"
         # every killed run left journaled operations that the next start re-drove first
         recoveries = log.read_text().count('"apply.recovering"')
         assert recoveries >= kills - 1, (recoveries, kills)
-        print(f"kills={kills} recoveries={recoveries} "
-              f"E904 replays={sb.request_log.count(vendor='workbox', code='E904')}")
+        print(
+            f"kills={kills} recoveries={recoveries} "
+            f"E904 replays={sb.request_log.count(vendor='workbox', code='E904')}"
+        )

@@ -1,0 +1,82 @@
+"""The engine's commands as a user runs them: subprocesses, exit codes, stdout/stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+
+from syncd.sandbox import SandboxOptions, run_sandbox
+from tests.engine.conftest import write_config
+
+
+async def syncd(*args: str, timeout: float = 90) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "syncd",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    async with asyncio.timeout(timeout):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_run_once_plan_json_hold_and_approve(tmp_path: Path) -> None:
+    async with run_sandbox(SandboxOptions(employees=80, seed=4, port=0)) as sb:
+        cfg = str(
+            write_config(
+                sb,
+                f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}",
+                tmp_path / "syncd.toml",
+                sync="max_deletes = 5",
+            )
+        )
+        code, out, err = await syncd("--config", cfg, "--run-once")
+        assert code == 0, err
+        assert "SUCCESS" in out
+
+        code, out, err = await syncd("--config", cfg, "plan", "--json")
+        assert code == 0, err
+        plan = json.loads(out)  # stdout is exactly one JSON object; logs went to stderr
+        assert plan["held"] is False and plan["operations"] == [] and plan["plan_id"]
+        assert "plan.made" in err
+
+        for e in [e for e in sb.company.employee_list() if e.status == "Active"][:8]:
+            sb.mutate("terminate", employee_id=e.employee_id, termination_date="2020-01-01")
+        code, out, err = await syncd("--config", cfg, "plan", "--json")
+        plan = json.loads(out)
+        assert code == 0 and plan["held"] is True and plan["summary"] == {"user": {"delete": 8}}
+        assert {op["action"] for op in plan["operations"]} == {"delete"}
+
+        before = sb.request_log.count(vendor="workbox")
+        code, out, err = await syncd("--config", cfg, "--run-once")
+        assert code == 3, (out, err)
+        assert "HELD" in out and "max_deletes = 5" in out and "syncd approve" in out
+        assert sb.request_log.count(vendor="workbox") == before
+        plan_id = out.split("syncd approve ")[1].split()[0].strip("`")
+
+        code, out, err = await syncd("--config", cfg, "approve", plan_id)
+        assert code == 0, (out, err)
+        assert sb.request_log.count(vendor="workbox", method="DELETE") == 8
+
+        code, out, err = await syncd("--config", cfg, "approve", plan_id)
+        assert code == 1 and "not held" in err and "Traceback" not in err
+
+        code, out, err = await syncd("--config", cfg, "runs")
+        assert code == 0 and "held" in out and "success" in out
+
+
+async def test_unreachable_vendor_is_a_clean_failure(tmp_path: Path) -> None:
+    async with run_sandbox(SandboxOptions(employees=20, seed=4, port=0)) as sb:
+        cfg = write_config(sb, f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}", tmp_path / "syncd.toml")
+    # the sandbox is gone now: every vendor is unreachable
+    code, out, err = await syncd("--config", str(cfg), "--run-once")
+    assert code == 1
+    assert "no trusted read yet" in out and "Traceback" not in out + err
