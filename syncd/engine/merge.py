@@ -262,7 +262,7 @@ class _Merger:
         if not email:
             self.reject(source, kind, rid, "missing_email", "no work e-mail address", payload)
             return False
-        if not EMAIL_RE.match(email):
+        if not EMAIL_RE.fullmatch(email):
             self.reject(
                 source,
                 kind,

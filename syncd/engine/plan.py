@@ -82,7 +82,7 @@ def make_plan(desired: Mapping[str, Mapping[str, Body]], ledger: Mapping[tuple[s
             old = ledger.get((kind, key))
             if old is None:
                 ops[(kind, key)] = Op(kind, key, "create", dict(body))
-            elif canonical(old) != canonical(body):
+            elif old != body:  # plain JSON values: dict equality is exact
                 ops[(kind, key)] = Op(kind, key, "update", dict(body), before=dict(old))
     for (kind, key), old in ledger.items():
         if key not in desired.get(kind, {}):

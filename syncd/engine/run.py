@@ -247,11 +247,18 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
     t = time.monotonic()
     rejected = [r for key, p in pulled.items() if outcomes[key].trusted for r in p.rejects]
     rejected += await _stage_rejects_of_stale(ctx, outcomes)
+
+    async def snapshot(source: str, kind: str) -> dict[str, Any]:
+        # a trusted read is what was just staged; a stale source plans from its last good snapshot
+        if outcomes[(source, kind)].trusted:
+            return pulled[(source, kind)].records
+        return await load_snapshot(ctx.sessions, source, kind)
+
     sources = Sources(
-        employees=await load_snapshot(ctx.sessions, "infinityhr", "employee"),
-        departments=await load_snapshot(ctx.sessions, "infinityhr", "department"),
-        wo_users=await load_snapshot(ctx.sessions, "whosoff", "user"),
-        wo_departments=await load_snapshot(ctx.sessions, "whosoff", "department"),
+        employees=await snapshot("infinityhr", "employee"),
+        departments=await snapshot("infinityhr", "department"),
+        wo_users=await snapshot("whosoff", "user"),
+        wo_departments=await snapshot("whosoff", "department"),
         rejected=tuple(rejected),
     )
     ledger = await ctx.ledger()
