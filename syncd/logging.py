@@ -112,6 +112,30 @@ def _shared_processors() -> list[Processor]:
     ]
 
 
+class _ConsoleHandler(logging.Handler):
+    """Writes through a rich Console, so log lines print above a live progress display."""
+
+    def __init__(self, console: Any) -> None:
+        super().__init__()
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rich.text import Text
+
+        try:
+            self.console.print(Text.from_ansi(self.format(record)), soft_wrap=True, highlight=False)
+        except Exception:  # logging must never raise
+            self.handleError(record)
+
+
+_CONSOLE: Any = None
+
+
+def terminal_console() -> Any:
+    """The rich Console on stderr that log lines use on a terminal (None when not on one)."""
+    return _CONSOLE
+
+
 def configure_logging(
     level: str = "info",
     fmt: Literal["auto", "json", "console"] = "auto",
@@ -144,7 +168,16 @@ def configure_logging(
         foreign_pre_chain=_shared_processors(),
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
-    handler = logging.StreamHandler(stream)
+    global _CONSOLE
+    handler: logging.Handler
+    if use_console and stream.isatty():
+        from rich.console import Console
+
+        _CONSOLE = Console(file=stream)
+        handler = _ConsoleHandler(_CONSOLE)
+    else:
+        _CONSOLE = None
+        handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

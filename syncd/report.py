@@ -144,3 +144,36 @@ def print_runs(rows: list[dict[str, Any]], out: Console) -> None:
             ", ".join(r["stale_sources"] or []) or "—",
         )
     out.print(table)
+
+
+class TerminalProgress:
+    """A live progress display (rich) for the engine's long steps, on the log console."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description:<24}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self._tasks: dict[str, Any] = {}
+
+    def __enter__(self) -> TerminalProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def update(self, task: str, *, done: int, total: int | None = None) -> None:
+        if task not in self._tasks:
+            self._tasks[task] = self._progress.add_task(task, total=total)
+        self._progress.update(self._tasks[task], completed=done, total=total)
+
+    def close(self, task: str) -> None:
+        if task in self._tasks:
+            self._progress.remove_task(self._tasks.pop(task))

@@ -29,6 +29,7 @@ from syncd.db.models import LedgerEntry, Plan, QuarantineEntry, SourceState, Syn
 from syncd.engine.apply import Applier, ApplyResult
 from syncd.engine.merge import Desired, Reject, Rules, Sources, merge
 from syncd.engine.plan import Op, canonical, hold_reason, ledger_hash, make_plan, plan_hash, summarize
+from syncd.engine.progress import NULL_PROGRESS, Progress
 from syncd.engine.stage import StageOutcome, load_snapshot, pull_all, stage
 from syncd.errors import SyncdError
 from syncd.vendors import InfinityHRClient, WhosOffClient, WorkboxClient
@@ -110,6 +111,8 @@ class SyncContext:
         self.whosoff = WhosOffClient(http, settings.whosoff)
         self.workbox = WorkboxClient(http, settings.workbox)
         self.fencing_token: int | None = None
+        #: live display of long steps (a terminal's progress bars); log lines carry the same figures
+        self.progress: Progress = NULL_PROGRESS
 
     @classmethod
     @contextlib.asynccontextmanager
@@ -225,7 +228,7 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
     report.timings["recover"] = time.monotonic() - t
 
     t = time.monotonic()
-    pulled = await pull_all(ctx.infinityhr, ctx.whosoff)
+    pulled = await pull_all(ctx.infinityhr, ctx.whosoff, ctx.progress)
     report.timings["pull"] = time.monotonic() - t
 
     t = time.monotonic()

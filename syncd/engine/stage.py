@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from syncd.db.models import SOURCE_TABLES, SourceState, utcnow
 from syncd.engine.merge import Reject
 from syncd.engine.plan import canonical
+from syncd.engine.progress import NULL_PROGRESS, Progress
 from syncd.errors import SyncdError
 from syncd.vendors import (
     Department,
@@ -151,20 +152,18 @@ async def _timed(source: str, kind: str, fn: Callable[[], Awaitable[Pulled]]) ->
     return pulled
 
 
-async def pull_infinityhr_employees(client: InfinityHRClient) -> Pulled:
+async def pull_infinityhr_employees(client: InfinityHRClient, progress: Progress = NULL_PROGRESS) -> Pulled:
     items: list[tuple[str, Payload]] = []
     invalid: list[InvalidRecord] = []
+    task = "pull InfinityHR employees"
     async for page in client.iter_employee_pages():
         items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
         invalid.extend(page.invalid)
-        log.info(
-            "pull.progress",
-            source="infinityhr",
-            kind="employee",
-            page=page.page_number,
-            read=len(items) + len(invalid),
-            total=page.total_count,
-        )
+        read = len(items) + len(invalid)
+        log.info("pull.progress", source="infinityhr", kind="employee", page=page.page_number, read=read,
+                 total=page.total_count)
+        progress.update(task, done=read, total=page.total_count)
+    progress.close(task)
     return _collect("infinityhr", "employee", items, invalid)
 
 
@@ -184,12 +183,14 @@ async def pull_whosoff_departments(client: WhosOffClient) -> Pulled:
     return _collect("whosoff", "department", items, invalid)
 
 
-async def pull_all(ihr: InfinityHRClient, wo: WhosOffClient) -> dict[SourceKind, Pulled]:
+async def pull_all(
+    ihr: InfinityHRClient, wo: WhosOffClient, progress: Progress = NULL_PROGRESS
+) -> dict[SourceKind, Pulled]:
     """Both sources at once; departments and employees of InfinityHR one after the other (one session)."""
 
     async def infinityhr() -> list[Pulled]:
         depts = await _timed("infinityhr", "department", lambda: pull_infinityhr_departments(ihr))
-        emps = await _timed("infinityhr", "employee", lambda: pull_infinityhr_employees(ihr))
+        emps = await _timed("infinityhr", "employee", lambda: pull_infinityhr_employees(ihr, progress))
         return [depts, emps]
 
     async def whosoff() -> list[Pulled]:
