@@ -18,7 +18,7 @@ _HASH_LEN = 10
 
 
 def fits(key: str) -> bool:
-    return bool(KEY_RE.match(key))
+    return KEY_RE.fullmatch(key) is not None
 
 
 def hashed_key(text: str, prefix: str = "") -> str:

@@ -100,12 +100,16 @@ class _Merger:
         self.rejects: list[Reject] = list(src.rejected)
         self.frozen: set[tuple[str, str]] = set()
         self.out: dict[str, dict[str, Body]] = {kind: {} for kind in KINDS}
+        self.rejected_depts = {r.record_id for r in src.rejected if r.kind == "department" and r.record_id}
 
     def reject(
         self, source: str, kind: str, rid: str | None, code: str, reason: str, payload: Payload
     ) -> None:
         self.rejects.append(Reject(source, kind, rid, code, reason, dict(payload)))
         if rid is None:
+            return
+        if source == "whosoff" and kind == "user":
+            self.freeze("user", keys.whosoff_only_key(rid))
             return
         target = {"employee": "user", "department": "dept"}.get(kind)
         if target:
@@ -220,12 +224,12 @@ class _Merger:
         joined: set[str] = set()
         members: dict[str, tuple[Body, str, Payload]] = {}
         for eid, emp in sorted(self.src.employees.items()):
-            if not self._is_member(emp):
-                continue
             email = (_clean(emp.get("work_email")) or "").lower()
             wo = wo_by_staff.get(_clean(emp.get("payroll_employee_id")) or "\0") or wo_by_email.get(email)
-            if wo is not None:
+            if wo is not None:  # joined even when not a member: never a WhosOff-only member then
                 joined.add(str(wo.get("user_id")))
+            if not self._is_member(eid, emp):
+                continue
             body = self._member_body(eid, emp, wo, depts)
             if body is not None:
                 members[keys.source_key(eid)] = (body, "infinityhr", emp)
@@ -238,16 +242,37 @@ class _Merger:
                     members[keys.whosoff_only_key(uid)] = (body, "whosoff", user)
         return members
 
-    def _is_member(self, emp: Payload) -> bool:
+    def _is_member(self, eid: str, emp: Payload) -> bool:
+        """Active/Leave, or Terminated within the grace period.  An unknown status is rejected (and so
+        frozen), never read as "not a member": that would delete a person because of a typo."""
         status = emp.get("employment_status")
         if status in MEMBER_STATUSES:
             return True
         if status != "Terminated":
+            self.reject(
+                "infinityhr",
+                "employee",
+                eid,
+                "unknown_status",
+                f"EmploymentStatus {str(status)[:40]!r} is not Active, Leave or Terminated",
+                emp,
+            )
             return False
         ended = emp.get("termination_date")
         if not ended:
             return False
-        last_day = dt.date.fromisoformat(str(ended)[:10]) + dt.timedelta(days=self.rules.delete_grace)
+        try:
+            last_day = dt.date.fromisoformat(str(ended)[:10]) + dt.timedelta(days=self.rules.delete_grace)
+        except ValueError:
+            self.reject(
+                "infinityhr",
+                "employee",
+                eid,
+                "invalid_date",
+                f"TerminationDate {str(ended)[:40]!r} is not a date",
+                emp,
+            )
+            return False
         return self.rules.today < last_day
 
     def _name(self, first: str | None, middle: str | None, family: str | None, preferred: str | None) -> str:
@@ -317,13 +342,27 @@ class _Merger:
         ihr = (_clean(emp.get("work_phone")), _clean(emp.get("mobile_phone")))
         if wo is None:
             return ihr
-        whos = (_clean(wo.get("work_telephone")), _clean(wo.get("mobile_telephone")))
+        whos = (
+            _usable(wo.get("work_telephone"), LIMITS["telNo"]),
+            _usable(wo.get("mobile_telephone"), LIMITS["cphNo"]),
+        )
         first, second = (whos, ihr) if self.rules.phone_precedence == "whosoff" else (ihr, whos)
         return first[0] or second[0], first[1] or second[1]
 
     def _member_body(
         self, eid: str, emp: Payload, wo: Payload | None, depts: Mapping[str, Payload]
     ) -> Body | None:
+        for part in ("first_name", "middle_name", "last_name", "preferred_name"):
+            if _CONTROL.search(str(emp.get(part) or "")):
+                self.reject(
+                    "infinityhr",
+                    "employee",
+                    eid,
+                    "invalid_characters",
+                    f"{part} contains control or invisible characters",
+                    emp,
+                )
+                return None
         tel, cph = self._phones(emp, wo)
         body: Body = {
             "name": self._name(
@@ -342,16 +381,16 @@ class _Merger:
             return None
         dept = _clean(emp.get("department_code"))
         if dept is None or dept not in depts:
+            rejected = dept in self.src.departments or dept in self.rejected_depts
             code = (
                 "missing_department"
                 if dept is None
-                else ("department_rejected" if dept in self.src.departments else "unknown_department")
+                else ("department_rejected" if rejected else "unknown_department")
             )
             why = (
                 "has no DepartmentCode"
                 if dept is None
-                else f"department {dept!r} "
-                + ("was rejected" if dept in self.src.departments else "does not exist")
+                else f"department {dept!r} " + ("was rejected" if rejected else "does not exist")
             )
             self.reject("infinityhr", "employee", eid, code, why, emp)
             return None
@@ -382,10 +421,19 @@ class _Merger:
         by_email: dict[str, list[str]] = defaultdict(list)
         for key, (body, _, _) in members.items():
             by_email[body["emailAddr"]].append(key)
+        # a frozen member keeps the address WORKBOX has for it: nobody else may take it meanwhile
+        frozen_holder = {
+            str(body.get("emailAddr", "")).lower(): key
+            for key, body in self.out["user"].items()
+            if ("user", key) in self.frozen
+        }
         for email, holders in sorted(by_email.items()):
+            frozen = frozen_holder.get(email)
+            if frozen is not None and frozen not in holders:
+                holders = [*holders, frozen]
             if len(holders) < 2:
                 continue
-            keeper = next(
+            keeper = frozen or next(
                 (
                     k
                     for k in sorted(holders)
@@ -394,7 +442,7 @@ class _Merger:
                 None,
             )
             for key in sorted(holders):
-                if key == keeper:
+                if key == keeper or key not in members:
                     continue
                 _, source, payload = members.pop(key)
                 others = ", ".join(sorted(h for h in holders if h != key))
@@ -493,6 +541,12 @@ class _Merger:
                 if ref and ref != "#" and ref not in self.out[kind] and (kind, ref) in self.ledger:
                     self.freeze(kind, ref)
                     pending.append(self.out[kind][ref])
+
+
+def _usable(value: Any, limit: int) -> str | None:
+    """A WhosOff value only fills a gap if it would pass validation; a bad one is ignored."""
+    text = _clean(value)
+    return text if text is not None and len(text) <= limit and not _CONTROL.search(text) else None
 
 
 def _order(name: str, order: tuple[str, ...]) -> int:

@@ -87,14 +87,20 @@ def make_plan(desired: Mapping[str, Mapping[str, Body]], ledger: Mapping[tuple[s
     for (kind, key), old in ledger.items():
         if key not in desired.get(kind, {}):
             ops[(kind, key)] = Op(kind, key, "delete", None, before=dict(old))
-    deps = _dependencies(ops, ledger)
+    deps, email_deps = _dependencies(ops, ledger)
+    _break_email_rotations(ops, deps, email_deps, ledger)
     return _order(ops, deps)
 
 
+OpId = tuple[str, str]
+
+
 def _dependencies(
-    ops: Mapping[tuple[str, str], Op], ledger: Mapping[tuple[str, str], Body]
-) -> dict[tuple[str, str], set[tuple[str, str]]]:
-    deps: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+    ops: Mapping[OpId, Op], ledger: Mapping[OpId, Body]
+) -> tuple[dict[OpId, set[OpId]], dict[OpId, OpId]]:
+    """Dependencies of every operation, and separately the "e-mail freed first" edges."""
+    deps: dict[OpId, set[OpId]] = defaultdict(set)
+    email_deps: dict[OpId, OpId] = {}
 
     def needs(op_id: tuple[str, str], ref: tuple[str, str], actions: tuple[str, ...]) -> None:
         other = ops.get(ref)
@@ -113,6 +119,9 @@ def _dependencies(
                 email_holder[str(body["emailAddr"]).lower()] = (kind, key)
         elif kind == "dept" and body.get("uprDeptExternalKey", "#") != "#":
             ledger_refs[("dept", body["uprDeptExternalKey"])].append((kind, key))
+    ledger_parent = {
+        key: body.get("uprDeptExternalKey", "#") for (kind, key), body in ledger.items() if kind == "dept"
+    }
 
     for op_id, op in ops.items():
         if op.action == "delete":
@@ -122,18 +131,75 @@ def _dependencies(
             continue
         body = op.body or {}
         if op.kind == "dept":
-            parent = body.get("uprDeptExternalKey", "#")
-            if parent != "#":
-                needs(op_id, ("dept", parent), ("create", "update"))
+            # every department on its desired ancestor chain is created or moved first: then, when this
+            # one moves, its new parent's ancestry is the desired one, which cannot contain it (no
+            # transient cycle), and every parent exists
+            for ancestor in _desired_ancestors(op.key, ops, ledger_parent):
+                needs(op_id, ("dept", ancestor), ("create", "update"))
         elif op.kind == "user":
             for field_name, ref_kind in USER_REFS:
                 if body.get(field_name):
                     needs(op_id, (ref_kind, body[field_name]), ("create",))
             email = str(body.get("emailAddr", "")).lower()
             holder = email_holder.get(email)
-            if holder and holder != op_id and op_id not in deps.get(holder, ()):
-                needs(op_id, holder, ("update", "delete"))
-    return deps
+            if holder and holder != op_id and holder in ops and ops[holder].action in ("update", "delete"):
+                deps[op_id].add(holder)
+                email_deps[op_id] = holder
+    return deps, email_deps
+
+
+def _desired_ancestors(key: str, ops: Mapping[OpId, Op], ledger_parent: Mapping[str, str]) -> list[str]:
+    """Departments above ``key`` once the plan is applied (bounded against malformed input)."""
+
+    def parent(k: str) -> str:
+        op = ops.get(("dept", k))
+        if op is not None and op.action != "delete":
+            return str((op.body or {}).get("uprDeptExternalKey", "#"))
+        return ledger_parent.get(k, "#")
+
+    out: list[str] = []
+    node = parent(key)
+    while node != "#" and node not in out and node != key:
+        out.append(node)
+        node = parent(node)
+    return out
+
+
+def swap_address(key: str) -> str:
+    """The temporary address a member holds while members rotate e-mail addresses."""
+    return f"syncd-swap-{key.lower()}@swap.invalid"
+
+
+def _break_email_rotations(
+    ops: dict[OpId, Op],
+    deps: dict[OpId, set[OpId]],
+    email_deps: dict[OpId, OpId],
+    ledger: Mapping[OpId, Body],
+) -> None:
+    """Members taking each other's addresses in a ring can never apply one after the other: the first
+    member of each ring moves to a temporary address first, which frees its address for the next."""
+    done: set[OpId] = set()
+    for start in sorted(email_deps):
+        path: list[OpId] = []
+        node: OpId | None = start
+        while node is not None and node not in done and node not in path:
+            path.append(node)
+            node = email_deps.get(node)
+        done.update(path)
+        if node is None or node not in path:
+            continue
+        ring = path[path.index(node) :]
+        first = min(ring)
+        temp_id = ("user", f"{first[1]}\x00swap")
+        before = dict(ledger[first])
+        ops[temp_id] = Op(
+            "user", first[1], "update", {**before, "emailAddr": swap_address(first[1])}, before=before
+        )
+        deps[first].add(temp_id)
+        for member in ring:
+            if email_deps.get(member) == first:
+                deps[member].discard(first)
+                deps[member].add(temp_id)
 
 
 def _order(
