@@ -11,6 +11,7 @@ import asyncio
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import structlog
@@ -22,6 +23,9 @@ from syncd.engine import history
 from syncd.engine.run import RunReport, SyncContext, approve, run_cycle
 from syncd.errors import ConfigError, SyncdError, UsageError
 from syncd.logging import configure_logging
+from syncd.service.daemon import run_daemon
+from syncd.service.health import healthcheck as healthcheck_probe
+from syncd.service.lease import LeaderLease, hold_lease
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3  # documented in README "Exit codes"
 
@@ -75,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("check-config", "print the effective configuration (secrets masked) or every problem in it")
 
-    run = add("run", "run the sync (with --once: one cycle, then exit 0/1/3)")
+    run = add("run", "run the daemon (scheduled sync, health/metrics); with --once: one cycle, then exit")
     run.add_argument("--once", action="store_true", help="one pull → apply cycle, then exit")
     run.add_argument("--dry-run", action="store_true", help="stop after the plan (nothing is sent)")
 
@@ -90,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
 
     add("quarantine", "list source records rejected by validation, with the reason")
+
+    check = add("healthcheck", "exit 0 if the running daemon's /readyz says ready, else 1")
+    check.add_argument("--url", help="readiness URL (default: /readyz on server.listen)")
 
     demo = add("demo", "run the whole product against the bundled sandbox (SQLite; under a minute)")
     demo.add_argument("--employees", type=int, default=300)
@@ -189,7 +196,12 @@ def _exit_code(report: RunReport) -> int:
 
 async def _once(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
     async with SyncContext.open(settings) as ctx:
-        report = await run_cycle(ctx, trigger="once", dry_run=dry_run)
+        if dry_run:  # sends nothing: no lease needed
+            report = await run_cycle(ctx, trigger="once", dry_run=True)
+        else:
+            async with _lease(settings, ctx) as lease:
+                ctx.fencing_token = lease.token
+                report = await run_cycle(ctx, trigger="once")
     out = report_mod.console()
     if dry_run:
         report_mod.print_plan(report, out)
@@ -197,12 +209,34 @@ async def _once(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
     return _exit_code(report)
 
 
+def _lease(settings: Settings, ctx: SyncContext) -> AbstractAsyncContextManager[LeaderLease]:
+    """The leader lease for a one-shot command (waits up to sync.lease_wait, then exit 1)."""
+    s = settings.sync
+    return hold_lease(settings.database.url, ctx.engine, period=s.lease_period, wait=s.lease_wait)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if not args.once:
-        raise UsageError(
-            "the scheduled daemon is not available yet: use `syncd --run-once` (or `run --once`)"
-        )
+        if args.dry_run:
+            raise UsageError("--dry-run needs --once (the daemon always applies)")
+        return _run_async(run_daemon, _settings(args))
     return _run_async(_once, args, _settings(args), args.dry_run)
+
+
+async def _healthcheck(args: argparse.Namespace, settings: Settings | None) -> int:
+    ok, line = await healthcheck_probe(settings, args.url)
+    print(line, file=sys.stdout if ok else sys.stderr)
+    return EXIT_OK if ok else EXIT_FAILED
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    # 0 or 1 only: container runtimes reserve other exit codes of a health check
+    try:
+        settings = None if args.url else load_settings(args.config)
+    except ConfigError as exc:
+        print(f"syncd: error: {exc}", file=sys.stderr)  # noqa: T201
+        return EXIT_FAILED
+    return _run_async(_healthcheck, args, settings)
 
 
 async def _plan(args: argparse.Namespace, settings: Settings) -> int:
@@ -225,7 +259,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 async def _approve(args: argparse.Namespace, settings: Settings) -> int:
-    async with SyncContext.open(settings) as ctx:
+    async with SyncContext.open(settings) as ctx, _lease(settings, ctx) as lease:
+        ctx.fencing_token = lease.token
         report = await approve(ctx, args.plan_id)
     report_mod.print_run(report, report_mod.console())
     return _exit_code(report)
@@ -300,6 +335,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "approve": cmd_approve,
     "runs": cmd_runs,
     "quarantine": cmd_quarantine,
+    "healthcheck": cmd_healthcheck,
     "demo": cmd_demo,
     "db": cmd_db,
     "sandbox": cmd_sandbox,
@@ -314,9 +350,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--run-once is a command of its own; drop the other command")
         args.command, args.once = "run", True
         args.dry_run = args.dry_run or False
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+    if args.command is None:  # bare `syncd`: the daemon
+        if args.dry_run:
+            parser.error("--dry-run needs --run-once")
+        args.command, args.once, args.dry_run = "run", False, False
     try:
         return COMMANDS[args.command](args)
     except SyncdError as exc:

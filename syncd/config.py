@@ -209,6 +209,8 @@ class SyncSettings(Section):
     position_order: list[str] = Field(default_factory=list)
     #: seconds ``--run-once`` waits for another process's lease
     lease_wait: float = Field(60.0, ge=0)
+    #: leader lease timing: poll/heartbeat every quarter of it; a cut-off leader loses it after about this
+    lease_period: float = Field(30.0, ge=1)
 
     @field_validator("name_format")
     @classmethod
@@ -216,7 +218,8 @@ class SyncSettings(Section):
         try:
             v.format(given="g", first="f", middle="m", family="l")
         except (KeyError, IndexError, ValueError) as exc:
-            raise ValueError(f"unknown field in name_format ({exc}); use {{given}} {{first}} {{middle}} {{family}}") from None
+            fields = "{given} {first} {middle} {family}"
+            raise ValueError(f"unknown field in name_format ({exc}); use {fields}") from None
         return v
 
     @field_validator("schedule")

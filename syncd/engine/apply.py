@@ -26,7 +26,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syncd import metrics
-from syncd.db.models import LedgerEntry, Operation, utcnow
+from syncd.db.models import Lease, LedgerEntry, Operation, utcnow
 from syncd.engine.plan import Op, body_hash
 from syncd.errors import (
     AlreadyExistsError,
@@ -93,6 +93,16 @@ class ApplyResult:
         return out
 
 
+class FencedOut(SyncdError):
+    """Another process took the leader lease: this one must not journal, send or settle anything."""
+
+    def __init__(self, token: int) -> None:
+        super().__init__(
+            f"lost the leader lease (fencing token {token} is no longer current): stopped applying; "
+            "the new leader re-drives what this run left unsettled"
+        )
+
+
 class Applier:
     def __init__(
         self,
@@ -122,6 +132,7 @@ class Applier:
             for op in ops
         ]  # fmt: skip
         async with self.sessions.begin() as db:
+            await self._check_fence(db)
             for i in range(0, len(rows), 2000):
                 await db.execute(sa.insert(Operation), rows[i : i + 2000])
         return await self._jobs(
@@ -263,10 +274,25 @@ class Applier:
 
     # ----------------------------------------------------------------------------------- settle
 
+    async def _check_fence(self, db: AsyncSession) -> None:
+        """Refuse to journal, send or settle once another process has taken the leader lease.
+
+        The lease row is read ``FOR SHARE`` (PostgreSQL), so a successor cannot take over while this
+        transaction commits.  Without a fencing token (no lease in use) there is nothing to check.
+        """
+        if self.fencing_token is None:
+            return
+        current = await db.scalar(
+            sa.select(Lease.token).where(Lease.token == self.fencing_token).with_for_update(read=True)
+        )
+        if current is None:
+            raise FencedOut(self.fencing_token)
+
     async def _mark_in_flight(self, ids: list[int]) -> None:
         if not ids:
             return
         async with self._write, self.sessions.begin() as db:
+            await self._check_fence(db)
             for i in range(0, len(ids), 1000):
                 await db.execute(
                     sa.update(Operation)
@@ -279,6 +305,7 @@ class Applier:
     ) -> None:
         now = utcnow()
         async with self._write, self.sessions.begin() as db:
+            await self._check_fence(db)
             values: dict[str, Any] = {
                 "state": outcome,
                 "updated_at": now,
