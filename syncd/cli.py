@@ -20,8 +20,8 @@ from syncd import __version__
 from syncd import report as report_mod
 from syncd.config import Settings, load_settings
 from syncd.engine import history
-from syncd.engine.run import RunReport, SyncContext, approve, run_cycle
-from syncd.errors import ConfigError, SyncdError, UsageError
+from syncd.engine.run import RunReport, SyncContext, approve, request_approval, run_cycle
+from syncd.errors import ConfigError, LeaseHeldError, SyncdError, UsageError
 from syncd.logging import configure_logging
 from syncd.service.daemon import run_daemon
 from syncd.service.health import healthcheck as healthcheck_probe
@@ -259,9 +259,22 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 async def _approve(args: argparse.Namespace, settings: Settings) -> int:
-    async with SyncContext.open(settings) as ctx, _lease(settings, ctx) as lease:
-        ctx.fencing_token = lease.token
-        report = await approve(ctx, args.plan_id)
+    s = settings.sync
+    async with SyncContext.open(settings) as ctx:
+        try:
+            lease_cm = hold_lease(settings.database.url, ctx.engine, period=s.lease_period, wait=0)
+            async with lease_cm as lease:
+                ctx.fencing_token = lease.token
+                report = await approve(ctx, args.plan_id)
+        except LeaseHeldError as busy:
+            # a daemon (or another run) leads: it applies the approval at the start of its next cycle
+            await request_approval(ctx, args.plan_id)
+            note = (
+                f"approval of plan {args.plan_id} queued: the leader ({busy.holder or 'another process'}) "
+                "applies it at the start of its next cycle; `syncd runs` shows the result"
+            )
+            print(note)  # noqa: T201
+            return EXIT_OK
     report_mod.print_run(report, report_mod.console())
     return _exit_code(report)
 
@@ -363,3 +376,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug or an unexpected environment: one line, the traceback on --debug
+        if args.debug:
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        message = f"syncd: unexpected error: {type(exc).__name__}: {first} (--debug shows the traceback)"
+        print(message, file=sys.stderr)  # noqa: T201
+        return EXIT_FAILED

@@ -138,7 +138,11 @@ class SafetyError(SyncdError):
 
 
 class LeaseHeldError(SyncdError):
-    """Another process holds the leader lease."""
+    """Another process holds the leader lease (``holder`` = host:pid when known)."""
+
+    def __init__(self, message: str, *, holder: str | None = None) -> None:
+        self.holder = holder
+        super().__init__(message)
 
 
 class StaleSourceError(SyncdError):

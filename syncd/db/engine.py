@@ -30,7 +30,8 @@ log = structlog.get_logger(__name__)
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """An async engine for ``url``; for SQLite the parent directory is created and WAL is enabled."""
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    # hide_parameters: bound values (payloads, e-mails) never appear in exception messages or logs
+    kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":

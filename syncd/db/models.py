@@ -184,7 +184,8 @@ class Plan(Base):
     plan_hash: Mapped[str] = mapped_column(sa.String(64))
     #: SHA-256 over the ledger the plan was made from (approval refuses if it changed)
     ledger_hash: Mapped[str] = mapped_column(sa.String(64))
-    #: ``held`` | ``applied`` | ``approved`` | ``superseded`` | ``planned``
+    #: ``planned`` | ``applied`` | ``held`` | ``queued`` (approval waiting for the leader) | ``approved``
+    #: | ``refused`` (the ledger changed before the approval could apply)
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     hold_reason: Mapped[str | None] = mapped_column(sa.Text)
     summary: Mapped[dict[str, Any]]

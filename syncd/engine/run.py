@@ -225,6 +225,7 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
             report.result, report.exit_code = "failed", EXIT_FAILED
             report.error = f"WORKBOX refused our configuration: {report.recovered.aborted}"
             return
+        await apply_queued_approvals(ctx)
     report.timings["recover"] = time.monotonic() - t
 
     t = time.monotonic()
@@ -434,6 +435,44 @@ class ApprovalRefused(SyncdError):
     """The held plan cannot be applied as it is."""
 
 
+#: plan states an approval may apply: held by a safety rule, or approval queued for the leader
+APPROVABLE = ("held", "queued")
+
+
+async def request_approval(ctx: SyncContext, plan_id: str) -> None:
+    """Queue the approval of a held plan for whichever process holds the leader lease: it applies the
+    plan (with the same ledger check) at the start of its next cycle."""
+    async with ctx.sessions.begin() as db:
+        plan = await db.get(Plan, plan_id)
+        if plan is None:
+            raise ApprovalRefused(f"no plan {plan_id!r}: list held plans with `syncd runs`")
+        if plan.status not in APPROVABLE:
+            raise ApprovalRefused(f"plan {plan_id} is {plan.status}, not held: nothing to approve")
+        plan.status = "queued"
+    log.warning("plan.approval_requested", plan_id=plan_id)
+
+
+async def apply_queued_approvals(ctx: SyncContext) -> list[RunReport]:
+    """Apply approvals queued while another process held the lease (oldest first)."""
+    async with ctx.sessions() as db:
+        ids = (
+            (
+                await db.execute(
+                    sa.select(Plan.id).where(Plan.status == "queued").order_by(Plan.created_at)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    reports = []
+    for plan_id in ids:
+        try:
+            reports.append(await approve(ctx, plan_id))
+        except ApprovalRefused as exc:
+            log.error("plan.approval_refused", plan_id=plan_id, error=str(exc))
+    return reports
+
+
 async def approve(ctx: SyncContext, plan_id: str) -> RunReport:
     """Apply exactly the held plan ``plan_id`` if the ledger has not changed since it was made."""
     started = time.monotonic()
@@ -441,7 +480,7 @@ async def approve(ctx: SyncContext, plan_id: str) -> RunReport:
         plan = await db.get(Plan, plan_id)
     if plan is None:
         raise ApprovalRefused(f"no plan {plan_id!r}: list held plans with `syncd runs`")
-    if plan.status != "held":
+    if plan.status not in APPROVABLE:
         raise ApprovalRefused(f"plan {plan_id} is {plan.status}, not held: nothing to approve")
     run_id = await _start_run(ctx, "approve")
     report = RunReport(run_id=run_id, result="running", exit_code=EXIT_OK, plan_id=plan_id)
@@ -451,6 +490,8 @@ async def approve(ctx: SyncContext, plan_id: str) -> RunReport:
             report.recovered = await applier.recover()
             current = ledger_hash(await ctx.ledger())
             if current != plan.ledger_hash:
+                async with ctx.sessions.begin() as db:
+                    await db.execute(sa.update(Plan).where(Plan.id == plan_id).values(status="refused"))
                 raise ApprovalRefused(
                     f"plan {plan_id} was made from a ledger that has changed since (other changes were "
                     "applied): run `syncd plan` again and approve the new plan"

@@ -87,7 +87,8 @@ class LeaderLease:
                 holder = await self.current_holder()
                 raise LeaseHeldError(
                     f"another process holds the leader lease: {holder or 'unknown'} "
-                    f"(waited {wait:g}s, sync.lease_wait); try again when it has finished"
+                    f"(waited {wait:g}s, sync.lease_wait); try again when it has finished",
+                    holder=holder,
                 )
             await asyncio.sleep(min(0.5, remaining))
 
