@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
@@ -22,7 +23,7 @@ from syncd.config import Settings, load_settings
 from syncd.engine import history
 from syncd.engine.run import RunReport, SyncContext, approve, request_approval, run_cycle
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError, UsageError
-from syncd.logging import configure_logging
+from syncd.logging import configure_logging, terminal_console
 from syncd.service.daemon import run_daemon
 from syncd.service.health import healthcheck as healthcheck_probe
 from syncd.service.lease import LeaderLease, hold_lease
@@ -195,7 +196,10 @@ def _exit_code(report: RunReport) -> int:
 
 
 async def _once(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
-    async with SyncContext.open(settings) as ctx:
+    async with SyncContext.open(settings) as ctx, contextlib.AsyncExitStack() as stack:
+        console = terminal_console()
+        if console is not None:  # a live progress display on a terminal; log lines print above it
+            ctx.progress = stack.enter_context(report_mod.TerminalProgress(console))
         if dry_run:  # sends nothing: no lease needed
             report = await run_cycle(ctx, trigger="once", dry_run=True)
         else:

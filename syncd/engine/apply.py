@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from syncd import metrics
 from syncd.db.models import Lease, LedgerEntry, Operation, utcnow
 from syncd.engine.plan import Op, body_hash
+from syncd.engine.progress import NULL_PROGRESS, Progress
 from syncd.errors import (
     AlreadyExistsError,
     NotFoundError,
@@ -111,11 +112,13 @@ class Applier:
         *,
         concurrency: int,
         fencing_token: int | None = None,
+        progress: Progress = NULL_PROGRESS,
     ) -> None:
         self.sessions = sessions
         self.workbox = workbox
         self.concurrency = concurrency
         self.fencing_token = fencing_token
+        self.progress: Progress = progress
         self._write = asyncio.Lock()
 
     # ---------------------------------------------------------------------------------- journal
@@ -222,6 +225,9 @@ class Applier:
                 recorded = "pending" if outcome == "abort" else outcome
                 result.outcomes[(job.kind, job.action, recorded)] += 1
                 metrics.OPERATIONS.labels(job.kind, job.action, recorded).inc()
+                settled = sum(result.outcomes.values())
+                if settled % 25 == 0 or settled == total:
+                    self.progress.update("apply to WORKBOX", done=settled, total=total)
 
             await asyncio.gather(*(run(j) for j in runnable))
             log.info(
@@ -234,6 +240,7 @@ class Applier:
                 total=total,
                 seconds=round(time.monotonic() - started, 2),
             )
+        self.progress.close("apply to WORKBOX")
         return result
 
     async def _execute(self, job: Job) -> tuple[str, str | None, str]:
