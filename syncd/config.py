@@ -95,7 +95,7 @@ def _read_secret_file(path: Path, key: str, *, check_mode: bool = True) -> str:
         st = path.stat()
         if check_mode and st.st_mode & stat.S_IROTH:
             raise ValueError(
-                f"secret file {path} is readable by every user (mode {stat.S_IMODE(st.st_mode):o}); "
+                f"{key} {path} is readable by every user (mode {stat.S_IMODE(st.st_mode):o}); "
                 f"run: chmod 600 {path}"
             )
         return path.read_text(encoding="utf-8").rstrip("\r\n")

@@ -80,7 +80,8 @@ def head_revision() -> str:
 
 
 @contextmanager
-def _translate(engine: AsyncEngine) -> Iterator[None]:
+def translate_errors(engine: AsyncEngine) -> Iterator[None]:
+    """Turn a driver or connection failure into :class:`DatabaseError` (one line, no parameters)."""
     try:
         yield
     except SQLAlchemyError as exc:
@@ -103,7 +104,7 @@ async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> Any:
         cfg.attributes["connection"] = sync_conn
         return fn(cfg, *args)
 
-    with _translate(engine):
+    with translate_errors(engine):
         async with engine.begin() as conn:
             return await conn.run_sync(runner)
 
@@ -126,7 +127,7 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     def current(sync_conn: sa.Connection) -> str | None:
         return MigrationContext.configure(sync_conn).get_current_revision()
 
-    with _translate(engine):
+    with translate_errors(engine):
         async with engine.connect() as conn:
             result: str | None = await conn.run_sync(current)
             return result

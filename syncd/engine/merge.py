@@ -462,8 +462,12 @@ class _Merger:
 
     def run(self) -> Desired:
         depts = self.departments()
-        for rej in self.src.rejected:
-            if rej.kind in ("employee", "department") and rej.record_id:
+        for rej in self.src.rejected:  # rejected before merge (unparseable, duplicate id): frozen too
+            if not rej.record_id:
+                continue
+            if rej.source == "whosoff" and rej.kind == "user":
+                self.freeze("user", keys.whosoff_only_key(rej.record_id))
+            elif rej.kind in ("employee", "department"):
                 self.freeze("user" if rej.kind == "employee" else "dept", keys.source_key(rej.record_id))
         members = self.members(depts)
         self.unique_emails(members)

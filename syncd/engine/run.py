@@ -31,7 +31,7 @@ from syncd.engine.merge import Desired, Reject, Rules, Sources, merge
 from syncd.engine.plan import Op, canonical, hold_reason, ledger_hash, make_plan, plan_hash, summarize
 from syncd.engine.progress import NULL_PROGRESS, Progress
 from syncd.engine.stage import StageOutcome, load_snapshot, pull_all, stage
-from syncd.errors import SyncdError
+from syncd.errors import DatabaseError, SyncdError
 from syncd.vendors import InfinityHRClient, WhosOffClient, WorkboxClient
 
 log = structlog.get_logger("syncd.engine")
@@ -134,6 +134,7 @@ class SyncContext:
             self.workbox,
             concurrency=self.settings.workbox.max_concurrency,
             fencing_token=self.fencing_token,
+            progress=self.progress,
         )
 
     async def ledger(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -147,8 +148,14 @@ class SyncContext:
 # ------------------------------------------------------------------------------------------ run
 
 
-async def _start_run(ctx: SyncContext, trigger: str) -> int:
+async def _start_run(ctx: SyncContext, trigger: str, *, leader: bool = True) -> int:
     async with ctx.sessions.begin() as db:
+        if leader:  # we hold the lease: a run still "running" was cut short (killed, database lost)
+            await db.execute(
+                sa.update(SyncRun)
+                .where(SyncRun.result == "running")
+                .values(result="interrupted", finished_at=utcnow(), error="the process ended before the run")
+            )
         run = SyncRun(trigger=trigger, started_at=utcnow(), result="running", holder=holder_id())
         db.add(run)
         await db.flush()
@@ -199,12 +206,14 @@ async def run_cycle(
 ) -> RunReport:
     """One full cycle.  Never raises for a vendor or input problem: the report says what happened."""
     started = time.monotonic()
-    run_id = await _start_run(ctx, trigger)
+    with dbe.translate_errors(ctx.engine):
+        run_id = await _start_run(ctx, trigger, leader=not dry_run)
     report = RunReport(run_id=run_id, result="running", exit_code=EXIT_OK)
     with structlog.contextvars.bound_contextvars(run_id=run_id):
         log.info("run.started", trigger=trigger, dry_run=dry_run)
         try:
-            await _cycle(ctx, report, dry_run=dry_run, today=today)
+            with dbe.translate_errors(ctx.engine):
+                await _cycle(ctx, report, dry_run=dry_run, today=today)
         except SyncdError as exc:
             report.result, report.exit_code, report.error = (
                 "failed",
@@ -212,7 +221,11 @@ async def run_cycle(
                 str(exc),
             )
             log.error("run.failed", error=str(exc))
-        await _finish_run(ctx, report, started)
+        try:
+            with dbe.translate_errors(ctx.engine):
+                await _finish_run(ctx, report, started)
+        except DatabaseError as exc:  # the journal is intact; only this run's summary row is not
+            log.error("run.unrecorded", error=str(exc))
     return report
 
 
@@ -456,11 +469,7 @@ async def apply_queued_approvals(ctx: SyncContext) -> list[RunReport]:
     """Apply approvals queued while another process held the lease (oldest first)."""
     async with ctx.sessions() as db:
         ids = (
-            (
-                await db.execute(
-                    sa.select(Plan.id).where(Plan.status == "queued").order_by(Plan.created_at)
-                )
-            )
+            (await db.execute(sa.select(Plan.id).where(Plan.status == "queued").order_by(Plan.created_at)))
             .scalars()
             .all()
         )
@@ -482,7 +491,7 @@ async def approve(ctx: SyncContext, plan_id: str) -> RunReport:
         raise ApprovalRefused(f"no plan {plan_id!r}: list held plans with `syncd runs`")
     if plan.status not in APPROVABLE:
         raise ApprovalRefused(f"plan {plan_id} is {plan.status}, not held: nothing to approve")
-    run_id = await _start_run(ctx, "approve")
+    run_id = await _start_run(ctx, "approve", leader=False)  # may run inside a cycle: no sweep
     report = RunReport(run_id=run_id, result="running", exit_code=EXIT_OK, plan_id=plan_id)
     with structlog.contextvars.bound_contextvars(run_id=run_id):
         try:

@@ -243,7 +243,7 @@ class _Wire:
         envelope: Any = None
         try:
             envelope = json.loads(raw) if raw.strip() else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
             if status < 400:
                 raise ProtocolError(VENDOR, "response is not valid JSON", **kw) from None
         errors: list[tuple[str, str]] = []

@@ -213,7 +213,7 @@ class WorkboxClient:
             )
             try:
                 body: Any = json.loads(raw) if raw.strip() else None
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
                 body = None
             if resp.status == 401:
                 offset = self._skew_from(resp)

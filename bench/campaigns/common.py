@@ -1,0 +1,440 @@
+"""Shared machinery of the reliability campaigns (issue 8): databases, syncd subprocesses, checks.
+
+Used by ``python -m bench.reliability`` (the full campaigns) and by ``tests/reliability`` (the small
+versions in the default test run).  Everything is bounded in time; nothing here edits the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import random
+import signal
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from syncd.config import Settings
+from syncd.sandbox import MutationError, Sandbox
+from tests.engine.oracle import expected_directory
+
+POSTGRES_URL = os.environ.get("SYNCD_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+State = dict[tuple[str, str], dict[str, Any]]
+Effect = dict[str, Any] | None
+
+
+# ------------------------------------------------------------------------------------ databases
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def postgres_reason() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(_dsn(POSTGRES_URL), timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"PostgreSQL at {POSTGRES_URL} unreachable ({type(exc).__name__}: {exc})"
+    await conn.close()
+    return None
+
+
+@contextlib.asynccontextmanager
+async def database(kind: str, workdir: Path) -> AsyncIterator[str]:
+    """A fresh, empty database URL of ``kind`` ("sqlite" | "postgres"), dropped afterwards.
+    A URL (e.g. from the tests' ``db_url`` fixture) is used as it is."""
+    if "://" in kind:
+        yield kind
+        return
+    if kind == "sqlite":
+        path = workdir / f"syncd-{uuid.uuid4().hex[:8]}.db"
+        yield f"sqlite+aiosqlite:///{path}"
+        return
+    import asyncpg
+
+    name = f"syncd_rel_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(_dsn(POSTGRES_URL), timeout=10)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base, _, _ = POSTGRES_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        for _ in range(30):  # PostgreSQL may be restarting (crash campaign): retry for a while
+            try:
+                admin = await asyncpg.connect(_dsn(POSTGRES_URL), timeout=10)
+                try:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                finally:
+                    await admin.close()
+                break
+            except (OSError, asyncpg.PostgresError, TimeoutError):
+                await asyncio.sleep(1)
+
+
+async def dump_tables(db_url: str) -> str:
+    """Every row of every table of the staging database, as text (for the leak scan)."""
+    engine = create_async_engine(db_url)
+    lines: list[str] = []
+    try:
+        async with engine.connect() as conn:
+            names = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+            for name in sorted(names):
+                rows = (await conn.execute(sa.text(f'SELECT * FROM "{name}"'))).all()
+                lines.extend(
+                    f"{name}: {tuple(row)!r} {json.dumps([str(v) for v in row], ensure_ascii=False)}"
+                    for row in rows
+                )
+    finally:
+        await engine.dispose()
+    return "\n".join(lines)
+
+
+async def read_journal(db_url: str) -> tuple[State, list[dict[str, Any]]]:
+    """(ledger, operations ordered by id) straight from the database."""
+    engine = create_async_engine(db_url)
+    try:
+        async with engine.connect() as conn:
+            ledger_rows = (await conn.execute(sa.text("SELECT kind, external_key, body FROM ledger"))).all()
+            op_rows = (
+                await conn.execute(
+                    sa.text("SELECT id, kind, external_key, action, body, state FROM operations ORDER BY id")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+
+    def js(v: Any) -> Any:
+        return json.loads(v) if isinstance(v, str) else v
+
+    ledger = {(k, key): js(body) for k, key, body in ledger_rows}
+    ops = [
+        {"id": i, "kind": k, "key": key, "action": a, "body": js(b), "state": s}
+        for i, k, key, a, b, s in op_rows
+    ]
+    return ledger, ops
+
+
+# ---------------------------------------------------------------------------------------- state
+
+
+def workbox_state(sb: Sandbox) -> State:
+    return {
+        (kind, key): body for kind, objs in sb.workbox_state.to_json().items() for key, body in objs.items()
+    }
+
+
+def oracle(sb: Sandbox) -> State:
+    return expected_directory(sb.company)
+
+
+def _effect(op: dict[str, Any]) -> Effect:
+    return None if op["action"] == "delete" else op["body"]
+
+
+@dataclass
+class Consistency:
+    """What the journal, the ledger and WORKBOX say about each other at one instant."""
+
+    lost: list[str] = field(default_factory=list)  # journal says done, WORKBOX lacks it
+    ledger_mismatch: list[str] = field(default_factory=list)  # ledger != WORKBOX, no op in flight
+
+
+def check_consistency(ledger: State, ops: list[dict[str, Any]], wb: State) -> Consistency:
+    """Journal/ledger vs WORKBOX, allowing exactly what a crash may leave: operations sent but unsettled.
+
+    * lost: the latest ``done`` operation of a key is not what WORKBOX holds, and no later unsettled
+      operation of that key explains what it holds instead;
+    * ledger mismatch: the ledger's body of a key differs from WORKBOX's and no unsettled operation
+      of that key explains the difference.
+    """
+    out = Consistency()
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for op in ops:
+        by_key.setdefault((op["kind"], op["key"]), []).append(op)
+    for key in sorted(set(ledger) | set(wb) | set(by_key)):
+        history = by_key.get(key, [])
+        done = [i for i, op in enumerate(history) if op["state"] == "done"]
+        unsettled = [op for op in history if op["state"] in ("pending", "in_flight")]
+        explained = any(_effect(op) == wb.get(key) for op in unsettled)
+        if done:
+            last = history[done[-1]]
+            later = [op for op in history[done[-1] + 1 :] if op["state"] in ("pending", "in_flight")]
+            if _effect(last) != wb.get(key) and not any(_effect(op) == wb.get(key) for op in later):
+                out.lost.append(f"{key[0]}/{key[1]}: journal #{last['id']} {last['action']} done")
+        if ledger.get(key) != wb.get(key) and not explained:
+            out.ledger_mismatch.append(f"{key[0]}/{key[1]}")
+    return out
+
+
+def duplicates(sb: Sandbox) -> list[str]:
+    """Objects POSTed with 201 while they already existed (no DELETE between), and shared e-mails."""
+    exists: dict[str, bool] = {}
+    dups: list[str] = []
+    for e in sb.request_log:
+        if e["vendor"] != "workbox":
+            continue
+        path = e["raw_path"]
+        if e["method"] == "POST" and e["status"] == 201:
+            if exists.get(path):
+                dups.append(path.split("/", 7)[-1])
+            exists[path] = True
+        elif e["method"] == "DELETE" and e["status"] == 200:
+            exists[path] = False
+    emails = Counter(b.get("emailAddr", "").lower() for (k, _), b in workbox_state(sb).items() if k == "user")
+    dups.extend(f"email {m} held by {n} members" for m, n in emails.items() if n > 1)
+    return dups
+
+
+# ------------------------------------------------------------------------------------- mutations
+
+
+def random_changes(sb: Sandbox, rng: random.Random, n: int) -> list[str]:
+    """``n`` random HR changes of every kind (hire, transfer, rename, e-mail, promotion, termination,
+    department create/rename/move); returns what was done."""
+    company = sb.company
+    done: list[str] = []
+    ops = ["hire", "transfer", "rename", "email_change", "promote", "terminate", "dept_rename",
+           "dept_create", "dept_move"]  # fmt: skip
+    attempts = 0
+    while len(done) < n and attempts < n * 10:
+        attempts += 1
+        op = rng.choice(ops)
+        active = [e for e in company.employee_list() if e.status == "Active"]
+        depts = [d for d in company.departments.values() if d.is_active]
+        emp = rng.choice(active) if active else None
+        args: dict[str, Any] = {}
+        if op == "hire":
+            args = {"department_code": rng.choice(depts).code}
+        elif op == "transfer" and emp:
+            args = {"employee_id": emp.employee_id, "department_code": rng.choice(depts).code}
+        elif op == "rename" and emp:
+            args = {"employee_id": emp.employee_id, "last_name": rng.choice(["Lee", "Park", "Smith", "Ng"])}
+        elif op in ("email_change", "promote") and emp:
+            args = {"employee_id": emp.employee_id}
+        elif op == "terminate" and emp:
+            args = {"employee_id": emp.employee_id, "termination_date": "2020-01-01"}
+        elif op == "dept_rename":
+            args = {"department_code": rng.choice(depts).code, "name": f"Renamed {rng.randrange(10**6)}"}
+        elif op == "dept_create":
+            args = {"parent_code": rng.choice(depts).code}
+        elif op == "dept_move":
+            args = {"department_code": rng.choice(depts).code, "parent_code": rng.choice(depts).code}
+        else:
+            continue
+        try:
+            sb.mutate(op, **args)
+        except MutationError:
+            continue
+        done.append(op)
+    return done
+
+
+# ------------------------------------------------------------------------------------ processes
+
+
+PHASES = ("startup", "recover", "pull", "stage", "plan", "apply", "finished")
+
+
+def phase_of(log_text: str) -> str:
+    """The phase a run had reached, from its JSON log lines."""
+    events = []
+    for line in log_text.splitlines():
+        if line.startswith("{"):
+            with contextlib.suppress(ValueError):
+                events.append(json.loads(line).get("event"))
+    seen = set(events)
+    if "run.finished" in seen:
+        return "finished"
+    if "plan.made" in seen:
+        return "apply"
+    if seen & {"stage.done", "stage.stale"}:
+        return "stage"  # staging, merge or plan
+    if "run.started" in seen:
+        return "recover" if "apply.recovering" in seen and "pull.done" not in seen else "pull"
+    return "startup"
+
+
+@dataclass
+class ProcResult:
+    exit_code: int | None
+    killed: bool
+    phase: str
+    seconds: float
+    log: str
+    #: seconds from the run.started log line to exit (0 if it never started)
+    run_seconds: float = 0.0
+
+
+def _workbox_count(sb: Sandbox) -> int:
+    return int(sb.request_log.count(vendor="workbox"))
+
+
+async def run_syncd(
+    config: Path,
+    log_path: Path,
+    *,
+    sb: Sandbox | None = None,
+    kill_after_s: float | None = None,
+    kill_after_requests: int | None = None,
+    args: Iterable[str] = ("--run-once",),
+    timeout: float = 120.0,
+    env: dict[str, str] | None = None,
+) -> ProcResult:
+    """``python -m syncd --config CONFIG ARGS``; SIGKILL it ``kill_after_s`` seconds after its
+    ``run.started`` log line, or once ``kill_after_requests`` more WORKBOX requests arrived.
+    Its stdout and stderr go to ``log_path`` (appended)."""
+    started = time.monotonic()
+    offset = log_path.stat().st_size if log_path.exists() else 0
+    wb_start = _workbox_count(sb) if sb is not None else 0
+    killed = False
+    run_started: float | None = None
+    with log_path.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "syncd", "--config", str(config), *args,
+            stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        )  # fmt: skip
+        try:
+            async with asyncio.timeout(timeout):
+                while proc.returncode is None:
+                    if run_started is None and b'"run.started"' in _tail(log_path, offset):
+                        run_started = time.monotonic()
+                    by_requests = kill_after_requests is not None and sb is not None
+                    if by_requests and _workbox_count(sb) >= wb_start + (kill_after_requests or 0):  # type: ignore[arg-type]
+                        break
+                    by_time = not by_requests and kill_after_s is not None and run_started is not None
+                    if by_time and time.monotonic() - (run_started or 0.0) >= (kill_after_s or 0.0):
+                        break
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.003):
+                            await proc.wait()
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGKILL)
+                    killed = True
+                await proc.wait()
+        finally:
+            if proc.returncode is None:  # timed out: never leave it behind
+                proc.kill()
+                await proc.wait()
+    text = _tail(log_path, offset).decode(errors="replace")
+    run_s = time.monotonic() - run_started if run_started is not None else 0.0
+    return ProcResult(proc.returncode, killed, phase_of(text), time.monotonic() - started, text, run_s)
+
+
+def _tail(path: Path, offset: int) -> bytes:
+    with path.open("rb") as f:
+        f.seek(offset)
+        return f.read()
+
+
+def config_text(
+    sb: Sandbox, db_url: str, *, sync: str = "", vendor: str = "", log_level: str = "debug"
+) -> str:
+    """A TOML config pointing syncd at ``sb``; ``vendor`` lines go into every vendor section."""
+    c = sb.credentials
+    fast = "retry_backoff_initial = 0.05\nretry_backoff_max = 0.3\n" + vendor
+    return f"""
+[database]
+url = "{db_url}"
+[infinityhr]
+url = "{sb.infinityhr_url}"
+vendor_id = "{c["infinityhr"]["vendor_id"]}"
+vendor_password = "{c["infinityhr"]["vendor_password"]}"
+page_size = 20
+{fast}
+[whosoff]
+url = "{sb.whosoff_url}"
+app_id = "{c["whosoff"]["app_id"]}"
+client_secret = "{c["whosoff"]["client_secret"]}"
+username = "{c["whosoff"]["username"]}"
+password = "{c["whosoff"]["password"]}"
+ip_address = "{c["whosoff"]["ip_address"]}"
+{fast}
+[workbox]
+url = "{sb.workbox_url}"
+company_id = "{c["workbox"]["company_id"]}"
+api_key = "{c["workbox"]["api_key"]}"
+access_key = "{c["workbox"]["access_key"]}"
+secret_key = "{c["workbox"]["secret_key"]}"
+max_concurrency = 2
+requests_per_second = 1000.0
+{fast}
+[sync]
+max_deletes = 1000
+max_delete_ratio = 1.0
+lease_period = 2
+lease_wait = 20
+{sync}
+[log]
+format = "json"
+level = "{log_level}"
+"""
+
+
+def settings_of(sb: Sandbox, db_url: str, **sync: Any) -> Settings:
+    """In-process settings equal to :func:`config_text`'s defaults."""
+    creds = sb.credentials
+    fast = {"retry_backoff_initial": 0.05, "retry_backoff_max": 0.3}
+    return Settings(
+        database={"url": db_url},
+        infinityhr={"url": sb.infinityhr_url, **creds["infinityhr"], **fast, "page_size": 20},
+        whosoff={"url": sb.whosoff_url, **creds["whosoff"], **fast},
+        workbox={"url": sb.workbox_url, **creds["workbox"], **fast, "requests_per_second": 1000.0},
+        sync={"max_deletes": 1000, "max_delete_ratio": 1.0, **sync},
+    )
+
+
+def today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+# ------------------------------------------------------------------------------------- reporting
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table (readable as plain text too)."""
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = lambda r: "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"  # noqa: E731
+    return "\n".join([line(headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, cells)])
+
+
+def quiet_libraries() -> None:
+    """Debug logging for syncd (the leak scan wants every line), not for the database drivers."""
+    import logging
+
+    for name in ("aiosqlite", "asyncpg", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.INFO)
+
+
+def reset_logging() -> None:
+    """Undo :func:`syncd.logging.configure_logging` (its stream is about to be closed)."""
+    import logging
+
+    import structlog
+
+    root = logging.getLogger()
+    root.handlers[:] = []
+    root.setLevel(logging.WARNING)
+    structlog.reset_defaults()
+
+
+def db_label(db: str) -> str:
+    """ "sqlite" / "postgres" for a kind or a URL."""
+    return "postgres" if db.startswith("postgres") else "sqlite"
