@@ -361,7 +361,12 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # the sandbox has its own options: everything after `sandbox` is passed to it as it is
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "sandbox":
+        args.sandbox_args = [*extra, *args.sandbox_args]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.run_once:
         if args.command not in (None, "run"):
             parser.error("--run-once is a command of its own; drop the other command")

@@ -335,7 +335,7 @@ async def _never_trusted(ctx: SyncContext, outcomes: dict[tuple[str, str], Stage
         for (source, kind), o in sorted(outcomes.items()):
             state = await db.get(SourceState, (source, kind))
             if not o.trusted and (state is None or state.last_good_run_id is None):
-                out.append(f"{source} {kind} ({o.reason})")
+                out.append(f"{source} {kind}")
     return out
 
 

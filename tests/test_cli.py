@@ -1,0 +1,51 @@
+"""The command line as the README shows it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+
+
+async def test_syncd_sandbox_takes_its_own_options_and_stops_on_sigterm() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "syncd",
+        "sandbox",
+        "--employees",
+        "20",
+        "--seed",
+        "2",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ},
+    )
+    assert proc.stdout is not None
+    async with asyncio.timeout(60):
+        banner = (await proc.stdout.readline()).decode()
+        assert "20 employees" in banner and "seed 2" in banner
+        while b"WORKBOX" not in await proc.stdout.readline():
+            pass
+        proc.send_signal(signal.SIGTERM)
+        await proc.communicate()
+    assert proc.returncode == 0
+
+
+async def test_unknown_option_of_another_command_is_a_usage_error() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "syncd",
+        "runs",
+        "--employees",
+        "3",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    async with asyncio.timeout(60):
+        _, err = await proc.communicate()
+    assert proc.returncode == 2 and b"unrecognized arguments: --employees 3" in err
