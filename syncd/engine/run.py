@@ -247,7 +247,11 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
 
     t = time.monotonic()
     outcomes = await stage(
-        ctx.sessions, pulled, run_id=report.run_id, max_shrink=settings.sync.max_source_shrink
+        ctx.sessions,
+        pulled,
+        run_id=report.run_id,
+        max_shrink=settings.sync.max_source_shrink,
+        write=not dry_run,
     )
     report.timings["stage"] = time.monotonic() - t
     report.stale = [(o.source, o.kind, o.reason or "") for o in outcomes.values() if not o.trusted]
@@ -282,7 +286,7 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
     desired = merge(sources, ledger, rules_from(settings, today))
     report.timings["merge"] = time.monotonic() - t
     report.rejects = desired.rejects
-    report.quarantined = await _write_quarantine(ctx, desired, report.run_id)
+    report.quarantined = await _write_quarantine(ctx, desired, report.run_id, write=not dry_run)
 
     t = time.monotonic()
     ops = make_plan(desired.objects, ledger)
@@ -362,13 +366,15 @@ async def _stage_rejects_of_stale(
     ]
 
 
-async def _write_quarantine(ctx: SyncContext, desired: Desired, run_id: int) -> int:
+async def _write_quarantine(ctx: SyncContext, desired: Desired, run_id: int, *, write: bool = True) -> int:
     """Replace the quarantine with this run's rejects; a record leaves it once its source fixes it."""
     now = utcnow()
     wanted: dict[tuple[str, str, str], Reject] = {}
     for r in desired.rejects:
         key = r.record_id or "h-" + hashlib.sha256(canonical(dict(r.payload)).encode()).hexdigest()[:40]
         wanted.setdefault((r.source, r.kind, key[:64]), r)
+    if not write:  # a dry run counts; the quarantine table belongs to the leader
+        return len(wanted)
     async with ctx.sessions.begin() as db:
         existing = {
             (q.source, q.kind, q.record_key): q

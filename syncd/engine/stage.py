@@ -160,8 +160,14 @@ async def pull_infinityhr_employees(client: InfinityHRClient, progress: Progress
         items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
         invalid.extend(page.invalid)
         read = len(items) + len(invalid)
-        log.info("pull.progress", source="infinityhr", kind="employee", page=page.page_number, read=read,
-                 total=page.total_count)
+        log.info(
+            "pull.progress",
+            source="infinityhr",
+            kind="employee",
+            page=page.page_number,
+            read=read,
+            total=page.total_count,
+        )
         progress.update(task, done=read, total=page.total_count)
     progress.close(task)
     return _collect("infinityhr", "employee", items, invalid)
@@ -229,11 +235,21 @@ async def stage(
     run_id: int,
     max_shrink: float,
     now: dt.datetime | None = None,
+    write: bool = True,
 ) -> dict[SourceKind, StageOutcome]:
-    """Write every trusted snapshot; record every attempt in ``source_state``."""
+    """Write every trusted snapshot; record every attempt in ``source_state``.
+
+    With ``write=False`` (a dry run, which holds no lease) the guard is applied but nothing is
+    written: the staging tables belong to the leader.
+    """
     now = now or utcnow()
     outcomes: dict[SourceKind, StageOutcome] = {}
     for (source, kind), p in sorted(pulled.items()):
+        if not write:
+            async with sessions() as db:
+                reason = _distrust(p, await db.get(SourceState, (source, kind)), max_shrink)
+            outcomes[(source, kind)] = StageOutcome(source, kind, reason is None, len(p.records), reason)
+            continue
         async with sessions.begin() as db:
             state = await db.get(SourceState, (source, kind))
             if state is None:

@@ -274,3 +274,24 @@ async def test_duplicate_email_on_first_sync_quarantines_all_holders(world: Worl
     expected.pop(("user", a.employee_id))
     expected.pop(("user", b.employee_id))
     assert {k for k in state if k[0] == "user"} == {k for k in expected if k[0] == "user"}
+
+
+async def test_plan_writes_no_staging_state_the_leader_owns(world: World) -> None:
+    """A dry run holds no lease, so it must not write the snapshot tables or the quarantine."""
+    from syncd.db.models import InfinityHREmployee
+
+    assert (await run_cycle(world.ctx)).exit_code == 0
+    target = _member(world, 0)
+
+    async def staged_hash() -> str | None:
+        async with world.ctx.sessions() as db:
+            row = await db.get(InfinityHREmployee, target.employee_id)
+        return row.content_hash if row else None
+
+    before = await staged_hash()
+    world.sb.mutate("rename", employee_id=target.employee_id, last_name="Planned")
+    plan = await run_cycle(world.ctx, dry_run=True)
+    assert plan.result == "dry-run" and plan.summary == {"user": {"update": 1}}
+    assert await staged_hash() == before  # nothing written by the dry run
+    applied = await run_cycle(world.ctx)
+    assert applied.summary == {"user": {"update": 1}} and await staged_hash() != before
