@@ -71,6 +71,8 @@ class _SourceRecord:
     #: SHA-256 of the canonical JSON of ``payload``
     content_hash: Mapped[str] = mapped_column(sa.String(64))
     first_seen: Mapped[dt.datetime]
+    #: when a read last inserted or changed this record (unchanged records are not rewritten each run:
+    #: every row is in the last trusted snapshot, confirmed at ``source_state.last_good_at``)
     last_seen: Mapped[dt.datetime]
     #: run that last wrote this row
     last_run_id: Mapped[int | None]

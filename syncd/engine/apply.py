@@ -15,6 +15,7 @@ configuration-fatal answer (E901, E903, gateway 401) stops the apply.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -23,6 +24,8 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syncd import metrics
@@ -39,6 +42,10 @@ from syncd.errors import (
 from syncd.vendors import Kind, WorkboxClient
 
 log = structlog.get_logger("syncd.engine.apply")
+
+#: outcomes are settled in batches: at most this many, or this often
+MAX_BATCH = 500
+FLUSH_SECONDS = 0.05
 
 
 @dataclass
@@ -120,6 +127,10 @@ class Applier:
         self.fencing_token = fencing_token
         self.progress: Progress = progress
         self._write = asyncio.Lock()
+        self._batch: list[_Outcome] = []
+        self._flushed = time.monotonic()
+        self._flushing: asyncio.Task[None] | None = None
+        self._flush_error: BaseException | None = None
 
     # ---------------------------------------------------------------------------------- journal
 
@@ -193,7 +204,7 @@ class Applier:
                     runnable.append(job)
                     continue
                 reason = f"depends on operation #{blocked}, which {state[blocked]}: {why.get(blocked, '')}"
-                await self._settle(job, "skipped", error=reason.strip(": "))
+                self._settle(job, "skipped", error=reason.strip(": "))
                 state[job.seq], why[job.seq] = "was skipped", why.get(blocked, "")
                 result.skipped += 1
                 result.outcomes[(job.kind, job.action, "skipped")] += 1
@@ -210,6 +221,7 @@ class Applier:
                         result.outcomes[(job.kind, job.action, "pending")] += 1
                         state[job.seq] = "was not sent"
                         return
+                    self._raise_flush_error()  # fenced out or database lost: send nothing more
                     outcome, code, message = await self._execute(job)
                 state[job.seq] = {"done": "done", "failed": "failed"}.get(outcome, "is pending")
                 why[job.seq] = f"{code or ''} {message}".strip()
@@ -240,6 +252,7 @@ class Applier:
                 total=total,
                 seconds=round(time.monotonic() - started, 2),
             )
+        await self._flush_all()
         self.progress.close("apply to WORKBOX")
         return result
 
@@ -263,20 +276,20 @@ class Applier:
                     await self.workbox.create(kind, job.key, body)
                 # a delete of an unknown key already happened
         except VendorConfigError as exc:
-            await self._settle(job, "pending", error=str(exc), code=exc.code)
+            self._settle(job, "pending", error=str(exc), code=exc.code)
             log.error("apply.stopped", kind=job.kind, key=job.key, code=exc.code, error=str(exc))
             return "abort", exc.code, str(exc)
         except RejectedError as exc:
-            await self._settle(job, "failed", error=str(exc), code=exc.code)
+            self._settle(job, "failed", error=str(exc), code=exc.code)
             log.warning(
                 "apply.rejected", kind=job.kind, key=job.key, action=job.action, code=exc.code, error=str(exc)
             )
             return "failed", exc.code, str(exc)
         except SyncdError as exc:  # transient after retries, protocol trouble: try again next run
-            await self._settle(job, "pending", error=str(exc), code=getattr(exc, "code", None))
+            self._settle(job, "pending", error=str(exc), code=getattr(exc, "code", None))
             log.warning("apply.pending", kind=job.kind, key=job.key, action=job.action, error=str(exc))
             return "pending", getattr(exc, "code", None), str(exc)
-        await self._settle(job, "done")
+        self._settle(job, "done")
         return "done", None, ""
 
     # ----------------------------------------------------------------------------------- settle
@@ -307,45 +320,112 @@ class Applier:
                     .values(state="in_flight", updated_at=utcnow(), sent_at=utcnow())
                 )
 
-    async def _settle(
-        self, job: Job, outcome: str, *, error: str | None = None, code: str | None = None
-    ) -> None:
-        now = utcnow()
-        async with self._write, self.sessions.begin() as db:
-            await self._check_fence(db)
-            values: dict[str, Any] = {
-                "state": outcome,
-                "updated_at": now,
-                "last_error": error,
-                "error_code": code,
+    def _settle(self, job: Job, outcome: str, *, error: str | None = None, code: str | None = None) -> None:
+        """Record an outcome; it reaches the database with the next batch (see :meth:`_flush`)."""
+        self._batch.append(_Outcome(job, outcome, error, code, utcnow()))
+        if len(self._batch) >= MAX_BATCH or time.monotonic() - self._flushed >= FLUSH_SECONDS:
+            self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        self._reap()
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush())
+
+    def _reap(self) -> None:
+        """Keep the error of a finished background flush: the next send or the final flush raises it."""
+        task = self._flushing
+        if task is not None and task.done():
+            self._flushing = None
+            if not task.cancelled() and task.exception() is not None:
+                self._flush_error = self._flush_error or task.exception()
+
+    def _raise_flush_error(self) -> None:
+        self._reap()
+        if self._flush_error is not None:
+            raise self._flush_error
+
+    async def _flush(self) -> None:
+        """Settle the outcomes gathered so far in ONE transaction: journal states, then the ledger.
+
+        Dependants need only the in-memory outcome, so nobody waits for this.  An outcome not yet
+        flushed when the process dies leaves its operation ``in_flight``; the next start re-drives it
+        idempotently, so batching costs nothing in safety and saves a transaction per operation.
+        """
+        async with self._write:
+            batch, self._batch = self._batch, []
+            self._flushed = time.monotonic()
+            if batch:
+                async with self.sessions.begin() as db:
+                    await self._check_fence(db)
+                    await _write_outcomes(db, batch)
+
+    async def _flush_all(self) -> None:
+        if self._flushing is not None:
+            await asyncio.wait([self._flushing])
+        self._raise_flush_error()
+        while self._batch:
+            await self._flush()
+
+
+@dataclass
+class _Outcome:
+    job: Job
+    state: str
+    error: str | None
+    code: str | None
+    at: dt.datetime
+
+
+async def _write_outcomes(db: AsyncSession, batch: list[_Outcome]) -> None:
+    ops = cast(sa.Table, Operation.__table__)
+    await db.execute(
+        sa.update(ops)
+        .where(ops.c.id == sa.bindparam("b_id"))
+        .values(
+            state=sa.bindparam("b_state"),
+            last_error=sa.bindparam("b_error"),
+            error_code=sa.bindparam("b_code"),
+            attempts=ops.c.attempts + sa.bindparam("b_inc"),
+            updated_at=sa.bindparam("b_at"),
+            settled_at=sa.bindparam("b_settled"),
+        ),
+        [
+            {
+                "b_id": o.job.op_id,
+                "b_state": o.state,
+                "b_error": o.error,
+                "b_code": o.code,
+                "b_inc": 0 if o.state == "skipped" else 1,
+                "b_at": o.at,
+                "b_settled": o.at if o.state in ("done", "failed", "skipped") else None,
             }
-            if outcome != "skipped":
-                values["attempts"] = Operation.attempts + 1
-            if outcome in ("done", "failed", "skipped"):
-                values["settled_at"] = now
-            await db.execute(sa.update(Operation).where(Operation.id == job.op_id).values(**values))
-            if outcome != "done":
-                return
-            if job.action == "delete":
-                await db.execute(
-                    sa.delete(LedgerEntry).where(
-                        LedgerEntry.kind == job.kind, LedgerEntry.external_key == job.key
-                    )
-                )
-                return
-            body = job.body or {}
-            entry = await db.get(LedgerEntry, (job.kind, job.key))
-            if entry is None:
-                db.add(
-                    LedgerEntry(
-                        kind=job.kind,
-                        external_key=job.key,
-                        body=body,
-                        body_hash=body_hash(body),
-                        pushed_at=now,
-                        operation_id=job.op_id,
-                    )
-                )
-            else:
-                entry.body, entry.body_hash = body, body_hash(body)
-                entry.pushed_at, entry.operation_id = now, job.op_id
+            for o in batch
+        ],
+    )
+    latest: dict[tuple[str, str], _Outcome] = {}
+    for o in batch:  # the last outcome per object wins (a rotation's two steps may share a batch)
+        if o.state == "done":
+            latest[(o.job.kind, o.job.key)] = o
+    ledger = cast(sa.Table, LedgerEntry.__table__)
+    gone = [{"b_kind": k, "b_key": key} for (k, key), o in latest.items() if o.job.action == "delete"]
+    if gone:
+        await db.execute(
+            sa.delete(ledger).where(
+                ledger.c.kind == sa.bindparam("b_kind"), ledger.c.external_key == sa.bindparam("b_key")
+            ),
+            gone,
+        )
+    rows = [
+        {"kind": k, "external_key": key, "body": o.job.body or {}, "body_hash": body_hash(o.job.body or {}),
+         "pushed_at": o.at, "operation_id": o.job.op_id}
+        for (k, key), o in latest.items() if o.job.action != "delete"
+    ]  # fmt: skip
+    if rows:
+        insert = (sqlite_insert if db.get_bind().dialect.name == "sqlite" else pg_insert)(ledger)
+        stmt = insert.values(rows)
+        await db.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[ledger.c.kind, ledger.c.external_key],
+                set_={c: stmt.excluded[c] for c in ("body", "body_hash", "pushed_at", "operation_id")},
+            )
+        )

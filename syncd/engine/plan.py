@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,9 +65,15 @@ def body_hash(body: Mapping[str, Any] | None) -> str:
 
 
 def ledger_hash(ledger: Mapping[tuple[str, str], Body]) -> str:
+    return ledger_digest((kind, key, body_hash(body)) for (kind, key), body in ledger.items())
+
+
+def ledger_digest(entries: Iterable[tuple[str, str, str]]) -> str:
+    """SHA-256 over (kind, key, body hash) of every ledger entry: from the stored ``body_hash``
+    column, without re-serialising any body."""
     digest = hashlib.sha256()
-    for (kind, key), body in sorted(ledger.items()):
-        digest.update(f"{kind}\0{key}\0{canonical(body)}\n".encode())
+    for kind, key, hashed in sorted(entries):
+        digest.update(f"{kind}\0{key}\0{hashed}\n".encode())
     return digest.hexdigest()
 
 

@@ -28,7 +28,7 @@ from syncd.db import engine as dbe
 from syncd.db.models import LedgerEntry, Plan, QuarantineEntry, SourceState, SyncRun, utcnow
 from syncd.engine.apply import Applier, ApplyResult
 from syncd.engine.merge import Desired, Reject, Rules, Sources, merge
-from syncd.engine.plan import Op, canonical, hold_reason, ledger_hash, make_plan, plan_hash, summarize
+from syncd.engine.plan import Op, canonical, hold_reason, ledger_digest, make_plan, plan_hash, summarize
 from syncd.engine.progress import NULL_PROGRESS, Progress
 from syncd.engine.stage import StageOutcome, load_snapshot, pull_all, stage
 from syncd.errors import DatabaseError, SyncdError
@@ -136,6 +136,14 @@ class SyncContext:
             fencing_token=self.fencing_token,
             progress=self.progress,
         )
+
+    async def ledger_digest(self) -> str:
+        """Hash of the ledger as stored (a held plan may be approved only while it is unchanged)."""
+        async with self.sessions() as db:
+            rows = (
+                await db.execute(sa.select(LedgerEntry.kind, LedgerEntry.external_key, LedgerEntry.body_hash))
+            ).all()
+        return ledger_digest((kind, key, hashed) for kind, key, hashed in rows)
 
     async def ledger(self) -> dict[tuple[str, str], dict[str, Any]]:
         async with self.sessions() as db:
@@ -297,7 +305,7 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
     )
     status = "planned" if dry_run else ("held" if report.held else "applied")
     report.plan_id = await _store_plan(
-        ctx, report.run_id, ops, ledger, status, report.held, keep_ops=dry_run or bool(report.held)
+        ctx, report.run_id, ops, status, report.held, keep_ops=dry_run or bool(report.held)
     )
     report.timings["plan"] = time.monotonic() - t
     log.info(
@@ -421,7 +429,6 @@ async def _store_plan(
     ctx: SyncContext,
     run_id: int,
     ops: list[Op],
-    ledger: dict[tuple[str, str], Any],
     status: str,
     reason: str | None,
     *,
@@ -432,7 +439,7 @@ async def _store_plan(
         run_id=run_id,
         created_at=utcnow(),
         plan_hash=plan_hash(ops),
-        ledger_hash=ledger_hash(ledger),
+        ledger_hash=await ctx.ledger_digest(),
         status=status,
         hold_reason=reason,
         summary=summarize(ops),
@@ -503,7 +510,7 @@ async def approve(ctx: SyncContext, plan_id: str) -> RunReport:
         try:
             applier = ctx.applier()
             report.recovered = await applier.recover()
-            current = ledger_hash(await ctx.ledger())
+            current = await ctx.ledger_digest()
             if current != plan.ledger_hash:
                 async with ctx.sessions.begin() as db:
                     await db.execute(sa.update(Plan).where(Plan.id == plan_id).values(status="refused"))

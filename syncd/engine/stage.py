@@ -71,10 +71,14 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+#: staged employee fields; ``last_modified`` is the vendor's bookkeeping, not directory data
+_EMPLOYEE_FIELDS = tuple(f.name for f in dataclasses.fields(Employee) if f.name != "last_modified")
+
+
 def employee_payload(e: Employee) -> Payload:
     """The staged form of an employee.  SSN and PersonalEmail do not exist here (dropped at parse)."""
-    data = dataclasses.asdict(e)
-    data.pop("last_modified", None)  # bookkeeping of the vendor, not directory data
+    # a shallow dict (the values are immutable): dataclasses.asdict deep-copies, a third of a no-op pull
+    data = {name: getattr(e, name) for name in _EMPLOYEE_FIELDS}
     data["hire_date"] = _iso(e.hire_date)
     data["termination_date"] = _iso(e.termination_date)
     return data
@@ -293,7 +297,7 @@ async def _write_snapshot(
                 }
             )
         elif old != digest:
-            updates.append({"b_id": rid, "payload": payload, "content_hash": digest})
+            updates.append({"b_id": rid, "payload": payload, "content_hash": digest, "b_seen": now})
     gone = [rid for rid in existing if rid not in records]
     for chunk in _chunks(inserts, 2000):
         await db.execute(sa.insert(table), chunk)
@@ -301,13 +305,17 @@ async def _write_snapshot(
         stmt = (
             sa.update(table)
             .where(table.c.id == sa.bindparam("b_id"))
-            .values(payload=sa.bindparam("payload"), content_hash=sa.bindparam("content_hash"))
+            .values(
+                payload=sa.bindparam("payload"),
+                content_hash=sa.bindparam("content_hash"),
+                last_seen=sa.bindparam("b_seen"),
+                last_run_id=run_id,
+            )
         )
         for chunk in _chunks(updates, 2000):
             await db.execute(stmt, chunk, execution_options={"synchronize_session": False})
     for chunk in _chunks(gone, 1000):
         await db.execute(sa.delete(table).where(table.c.id.in_(chunk)))
-    await db.execute(sa.update(table).values(last_seen=now, last_run_id=run_id))
     return {
         "inserted": len(inserts),
         "updated": len(updates),
