@@ -16,6 +16,7 @@ Everything that goes wrong while reading is a :class:`~syncd.errors.ProtocolErro
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,12 @@ def localname(el: etree._Element) -> str:
     tag = el.tag
     if not isinstance(tag, str):
         return ""
+    return _local(tag)
+
+
+@functools.lru_cache(maxsize=1024)
+def _local(tag: str) -> str:
+    """``{namespace}Name`` → ``Name`` (cached: a page repeats the same few dozen tags)."""
     return tag.rpartition("}")[2]
 
 
@@ -135,19 +142,25 @@ async def read_soap(
         )
 
     def drain() -> None:
+        # Per ended element: one cached name lookup.  Elements outside a record are not freed one by
+        # one; they are counted instead, and a record's end frees it with everything before it, so
+        # no more than MAX_RECORD_ELEMENTS unprocessed elements are ever held.
         nonlocal kept
-        for _event, item in parser.read_events():
-            if not isinstance(item, etree._Element):
+        for _event, el in parser.read_events():
+            if not isinstance(el, etree._Element):
                 continue
-            el = item
-            name = localname(el)
+            tag = el.tag
+            name = _local(tag) if isinstance(tag, str) else ""
             if name in record_tags:
                 result.records.append(on_record(el))
                 _release(el)
                 kept = 0
             elif name == result_tag:
                 result.saw_result = True
-            elif name == "Fault" and el.tag == f"{{{SOAP_NS}}}Fault":
+                for child in el:
+                    if len(child) == 0 and isinstance(child.tag, str):
+                        result.scalars[_local(child.tag)] = text_of(child)
+            elif name == "Fault" and tag == f"{{{SOAP_NS}}}Fault":
                 detail = el.find("detail")
                 exc_type = detail.findtext("ExceptionType") if detail is not None else None
                 result.fault = Fault(
@@ -156,15 +169,11 @@ async def read_soap(
                     exc_type.strip() if exc_type else None,
                 )
             else:
-                parent = el.getparent()
-                if parent is not None and localname(parent) == result_tag and len(el) == 0:
-                    result.scalars[name] = text_of(el)
-                if _releasable(el, record_tags):
-                    _release(el)
-                else:
-                    kept += 1
-                    if kept > MAX_RECORD_ELEMENTS:
-                        raise fail(f"a record holds more than {MAX_RECORD_ELEMENTS} elements")
+                kept += 1
+                if kept > MAX_RECORD_ELEMENTS:
+                    raise fail(
+                        f"a record holds more than {MAX_RECORD_ELEMENTS} elements (or as many lie outside one)"
+                    )
 
     try:
         async for chunk in chunks:
@@ -181,15 +190,6 @@ async def read_soap(
     except etree.LxmlError as exc:
         raise fail(_short(str(exc))) from None
     return result
-
-
-def _releasable(el: etree._Element, record_tags: frozenset[str]) -> bool:
-    """An ended element outside any record and any Fault: nothing will look at it again."""
-    for ancestor in el.iterancestors():
-        name = localname(ancestor)
-        if name in record_tags or name == "Fault":
-            return False
-    return localname(el) != "Fault"
 
 
 def _release(el: etree._Element) -> None:
