@@ -172,7 +172,7 @@ async def read_soap(
                 kept += 1
                 if kept > MAX_RECORD_ELEMENTS:
                     raise fail(
-                        f"a record holds more than {MAX_RECORD_ELEMENTS} elements (or as many lie outside one)"
+                        f"a record holds more than {MAX_RECORD_ELEMENTS} elements (or as many are outside)"
                     )
 
     try:
