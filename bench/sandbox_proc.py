@@ -1,0 +1,40 @@
+"""The sandbox in a process of its own, with the generator options the bench needs.
+
+``python -m syncd.sandbox.server`` has no flag for ``whosoff_overlap``, so the bench starts the same
+``serve()`` with a :class:`SandboxOptions` it builds here (``--whosoff-overlap 0.6`` gives the issue's
+~1.2 WhosOff users per 2 employees).  Run: ``python -m bench.sandbox_proc --employees N --port P``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+
+from syncd.sandbox import SandboxOptions
+from syncd.sandbox.server import serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.sandbox_proc")
+    ap.add_argument("--employees", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--whosoff-overlap", type=float, default=0.6)
+    args = ap.parse_args(argv)
+    options = SandboxOptions(
+        employees=args.employees,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        whosoff_overlap=args.whosoff_overlap,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(options))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
