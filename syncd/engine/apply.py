@@ -145,13 +145,18 @@ class Applier:
              "created_at": now, "updated_at": now}
             for op in ops
         ]  # fmt: skip
+        table = cast(sa.Table, Operation.__table__)
+        ids: list[int] = []
         async with self.sessions.begin() as db:
             await self._check_fence(db)
             for i in range(0, len(rows), 2000):
-                await db.execute(sa.insert(Operation), rows[i : i + 2000])
-        return await self._jobs(
-            sa.and_(Operation.run_id == run_id, Operation.plan_id == plan_id, Operation.state == "pending")
-        )
+                stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
+                ids.extend((await db.execute(stmt, rows[i : i + 2000])).scalars())
+        # the jobs come from the operations in hand (not read back): one copy of each body in memory
+        return [
+            Job(op_id, run_id, op.seq, op.level, op.kind, op.key, op.action, op.body, list(op.depends_on))
+            for op_id, op in zip(ids, ops, strict=True)
+        ]
 
     async def _jobs(self, where: sa.ColumnElement[bool]) -> list[Job]:
         cols = (

@@ -86,13 +86,15 @@ def make_plan(desired: Mapping[str, Mapping[str, Body]], ledger: Mapping[tuple[s
     for kind, objects in desired.items():
         for key, body in objects.items():
             old = ledger.get((kind, key))
+            # bodies are shared, not copied (at 100k that is a second copy of the directory): neither
+            # the plan nor its callers mutate them
             if old is None:
-                ops[(kind, key)] = Op(kind, key, "create", dict(body))
+                ops[(kind, key)] = Op(kind, key, "create", body)
             elif old != body:  # plain JSON values: dict equality is exact
-                ops[(kind, key)] = Op(kind, key, "update", dict(body), before=dict(old))
+                ops[(kind, key)] = Op(kind, key, "update", body, before=old)
     for (kind, key), old in ledger.items():
         if key not in desired.get(kind, {}):
-            ops[(kind, key)] = Op(kind, key, "delete", None, before=dict(old))
+            ops[(kind, key)] = Op(kind, key, "delete", None, before=old)
     deps, email_deps = _dependencies(ops, ledger)
     _break_email_rotations(ops, deps, email_deps, ledger)
     return _order(ops, deps)
