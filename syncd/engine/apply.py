@@ -146,12 +146,16 @@ class Applier:
             for op in ops
         ]  # fmt: skip
         table = cast(sa.Table, Operation.__table__)
-        ids: list[int] = []
         async with self.sessions.begin() as db:
             await self._check_fence(db)
             for i in range(0, len(rows), 2000):
-                stmt = sa.insert(table).returning(table.c.id, sort_by_parameter_order=True)
-                ids.extend((await db.execute(stmt, rows[i : i + 2000])).scalars())
+                await db.execute(sa.insert(table), rows[i : i + 2000])
+            # ids by seq (not RETURNING: in parameter order, SQLite would insert row by row)
+            found = await db.execute(
+                sa.select(table.c.seq, table.c.id).where(table.c.run_id == run_id, table.c.plan_id == plan_id)
+            )
+            id_of = {seq: op_id for seq, op_id in found.all()}
+        ids = [id_of[op.seq] for op in ops]
         # the jobs come from the operations in hand (not read back): one copy of each body in memory
         return [
             Job(op_id, run_id, op.seq, op.level, op.kind, op.key, op.action, op.body, list(op.depends_on))
