@@ -184,11 +184,8 @@ class WorkboxClient:
                 except _ClockSkew as skew:
                     if skew_retry:
                         raise VendorConfigError(VENDOR, _GATEWAY_401, code="401", method=method) from None
-                    self.clock_offset_ms = skew.offset_ms
+                    self._adopt_offset(skew.offset_ms, method)
                     self._clock_known.set()
-                    log.warning(
-                        "workbox.clock_skew", vendor=VENDOR, method=method, offset_s=skew.offset_ms / 1000
-                    )
 
         if not self._clock_known.is_set():
             if self._clock_probe:
@@ -202,9 +199,20 @@ class WorkboxClient:
                     self._clock_known.set()
         await self._transport.retrying(method, attempt)
 
+    def _adopt_offset(self, offset_ms: int, method: str) -> None:
+        if abs(offset_ms - self.clock_offset_ms) / 1000 > SKEW_THRESHOLD:
+            self.clock_offset_ms = offset_ms
+            log.warning("workbox.clock_skew", vendor=VENDOR, method=method, offset_s=offset_ms / 1000)
+
     async def _send(self, http_method: str, uri: str, data: bytes | None, method: str, attempt: int) -> None:
+        signed_with = self.clock_offset_ms  # a 401 is judged against the clock this request used
+
         async def handle(resp: aiohttp.ClientResponse) -> None:
+            offset = self._skew_from(resp, signed_with)
             if resp.status != 401:
+                # any answer's Date tells the gateway's clock (a 429 or 5xx may come first)
+                if offset is not None:
+                    self._adopt_offset(offset, method)
                 self._clock_known.set()
             if 200 <= resp.status < 300:
                 return  # success bodies carry nothing a client needs; they are not read
@@ -215,10 +223,8 @@ class WorkboxClient:
                 body: Any = json.loads(raw) if raw.strip() else None
             except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
                 body = None
-            if resp.status == 401:
-                offset = self._skew_from(resp)
-                if offset is not None:
-                    raise _ClockSkew(offset, method)
+            if resp.status == 401 and offset is not None:
+                raise _ClockSkew(offset, method)
             raise _error(http_method, resp.status, body, resp, method)
 
         headers = self.signed_headers(http_method, uri)
@@ -227,8 +233,9 @@ class WorkboxClient:
             http_method, url, method=method, handle=handle, headers=headers, data=data, attempt=attempt
         )
 
-    def _skew_from(self, resp: aiohttp.ClientResponse) -> int | None:
-        """The offset (ms) to adopt if the gateway's ``Date`` is far from our clock, else ``None``."""
+    def _skew_from(self, resp: aiohttp.ClientResponse, signed_with: int) -> int | None:
+        """The offset (ms) of the gateway's ``Date`` from our clock if it is far from the offset the
+        request was signed with (``signed_with``), else ``None``."""
         date = resp.headers.get("Date")
         if not date:
             return None
@@ -237,6 +244,6 @@ class WorkboxClient:
         except (TypeError, ValueError):
             return None
         offset = gateway - time.time()
-        if abs(offset - self.clock_offset_ms / 1000) <= SKEW_THRESHOLD:
+        if abs(offset - signed_with / 1000) <= SKEW_THRESHOLD:
             return None
         return int(offset * 1000)
