@@ -187,10 +187,6 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
-def cmd_db(args: argparse.Namespace) -> int:
-    return _run_async(_db, args, _settings(args))
-
-
 def _exit_code(report: RunReport) -> int:
     return report.exit_code
 
@@ -258,10 +254,6 @@ async def _plan(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if report.result in ("failed", "stale") else EXIT_OK
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    return _run_async(_plan, args, _settings(args))
-
-
 async def _approve(args: argparse.Namespace, settings: Settings) -> int:
     s = settings.sync
     async with SyncContext.open(settings) as ctx:
@@ -283,44 +275,19 @@ async def _approve(args: argparse.Namespace, settings: Settings) -> int:
     return _exit_code(report)
 
 
-def cmd_approve(args: argparse.Namespace) -> int:
-    return _run_async(_approve, args, _settings(args))
-
-
 async def _runs(args: argparse.Namespace, settings: Settings) -> int:
     async with SyncContext.open(settings) as ctx:
         rows = await history.recent_runs(ctx.sessions, args.limit)
         held = await history.held_plans(ctx.sessions)
-    out = report_mod.console()
-    report_mod.print_runs(rows, out)
-    for plan in held:
-        out.print(
-            f"held plan {plan.id} ({plan.created_at:%Y-%m-%d %H:%M} UTC): {plan.hold_reason} "
-            f"— syncd approve {plan.id}"
-        )
+    report_mod.print_runs(rows, held, report_mod.console())
     return EXIT_OK
-
-
-def cmd_runs(args: argparse.Namespace) -> int:
-    return _run_async(_runs, args, _settings(args))
 
 
 async def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
     async with SyncContext.open(settings) as ctx:
         rows = await history.quarantine(ctx.sessions)
-    out = report_mod.console()
-    if not rows:
-        out.print("The quarantine is empty.")
-    for q in rows:
-        out.print(
-            f"{q.source} {q.kind} {q.record_id or q.record_key}: {q.reason_code}: {q.reason} "
-            f"(since {q.first_seen:%Y-%m-%d %H:%M} UTC)"
-        )
+    report_mod.print_quarantine(rows, report_mod.console())
     return EXIT_OK
-
-
-def cmd_quarantine(args: argparse.Namespace) -> int:
-    return _run_async(_quarantine, args, _settings(args))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -341,6 +308,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
     return code
 
 
+def _with_settings(
+    fn: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
+    """A command that loads the configuration (and logging), then runs ``fn`` on an event loop."""
+    return lambda args: _run_async(fn, args, _settings(args))
+
+
 def _run_async(fn: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
     return asyncio.run(fn(*args))
 
@@ -348,13 +322,13 @@ def _run_async(fn: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check-config": cmd_check_config,
     "run": cmd_run,
-    "plan": cmd_plan,
-    "approve": cmd_approve,
-    "runs": cmd_runs,
-    "quarantine": cmd_quarantine,
+    "plan": _with_settings(_plan),
+    "approve": _with_settings(_approve),
+    "runs": _with_settings(_runs),
+    "quarantine": _with_settings(_quarantine),
     "healthcheck": cmd_healthcheck,
     "demo": cmd_demo,
-    "db": cmd_db,
+    "db": _with_settings(_db),
     "sandbox": cmd_sandbox,
 }
 

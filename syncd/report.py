@@ -114,7 +114,7 @@ def print_run(report: RunReport, out: Console) -> None:
         out.print(table)
 
 
-def print_runs(rows: list[dict[str, Any]], out: Console) -> None:
+def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> None:
     table = Table(title="Recent runs", title_justify="left")
     for col in (
         "run",
@@ -144,6 +144,21 @@ def print_runs(rows: list[dict[str, Any]], out: Console) -> None:
             ", ".join(r["stale_sources"] or []) or "—",
         )
     out.print(table)
+    for plan in held:
+        out.print(
+            f"held plan {plan.id} ({plan.created_at:%Y-%m-%d %H:%M} UTC): {plan.hold_reason} "
+            f"— syncd approve {plan.id}"
+        )
+
+
+def print_quarantine(rows: list[Any], out: Console) -> None:
+    if not rows:
+        out.print("The quarantine is empty.")
+    for q in rows:
+        out.print(
+            f"{q.source} {q.kind} {q.record_id or q.record_key}: {q.reason_code}: {q.reason} "
+            f"(since {q.first_seen:%Y-%m-%d %H:%M} UTC)"
+        )
 
 
 class TerminalProgress:
