@@ -162,6 +162,51 @@ async def insert_postgres(rows: Rows, url: str) -> float:
         await conn.close()
 
 
+PUSH_OPS = 2000
+PUSH_CONCURRENCY = 16
+PUSH_LATENCY_MS = 20.0
+
+
+async def push_raw(control: Control) -> dict[str, Any]:
+    """The push ceiling of this machine and sandbox: 2,000 signed WORKBOX creates from a bare aiohttp
+    client at the engine's concurrency and latency (no syncd code: the v1 signature is made here).
+    WORKBOX and the request log are reset afterwards, so the engine starts from an empty WORKBOX."""
+    import base64
+    import hmac
+    from urllib.parse import urlsplit
+
+    info = control.index()
+    base, creds = info["urls"]["workbox"], info["credentials"]["workbox"]
+    split = urlsplit(base)
+    origin, path0 = f"{split.scheme}://{split.netloc}", split.path.rstrip("/")
+    control.set_faults("workbox", latency_ms=PUSH_LATENCY_MS, jitter_ms=0.0)
+    sem = asyncio.Semaphore(PUSH_CONCURRENCY)
+
+    async def one(http: aiohttp.ClientSession, i: int) -> None:
+        async with sem:
+            uri = f"{path0}/organization/company/{creds['company_id']}/job-grade/raw-{i}"
+            ts = str(int(time.time() * 1000))
+            message = f"POST {uri}\n{ts}\n{creds['api_key']}\n{creds['access_key']}"
+            digest = hmac.new(creds["secret_key"].encode(), message.encode(), hashlib.sha256).digest()
+            headers = {
+                "x-ncp-apigw-timestamp": ts, "x-ncp-apigw-api-key": creds["api_key"],
+                "x-ncp-iam-access-key": creds["access_key"], "Content-Type": "application/json",
+                "x-ncp-apigw-signature-v1": base64.b64encode(digest).decode(),
+            }  # fmt: skip
+            body = json.dumps({"name": f"raw {i}", "sortOrd": 1})
+            async with http.post(origin + uri, data=body, headers=headers) as resp:
+                if resp.status != 201:
+                    raise RuntimeError(f"raw push: HTTP {resp.status} {await resp.text()}")
+
+    async with aiohttp.ClientSession() as http:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(http, i) for i in range(PUSH_OPS)))
+        seconds = time.perf_counter() - t0
+    control.reset_workbox()
+    control.reset_requests()
+    return {"push_ops": PUSH_OPS, "push_s": seconds, "push_ops_per_s": PUSH_OPS / seconds}
+
+
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     control = Control(args.sandbox)
     t0 = time.perf_counter()
@@ -178,6 +223,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "insert_s": insert_s,
         "rows": sum(counts.values()),
         "counts": counts,
+        **(await push_raw(control)),
     }
 
 

@@ -15,6 +15,7 @@ configuration-fatal answer (E901, E903, gateway 401) stops the apply.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import time
 from collections import Counter
@@ -204,7 +205,6 @@ class Applier:
         state: dict[int, str] = {}
         why: dict[int, str] = {}
         total, started = len(jobs), time.monotonic()
-        sem = asyncio.Semaphore(self.concurrency)
         for level in sorted({j.level for j in jobs}):
             runnable: list[Job] = []
             for job in (j for j in jobs if j.level == level):
@@ -224,14 +224,13 @@ class Applier:
             await self._mark_in_flight([j.op_id for j in runnable])
 
             async def run(job: Job) -> None:
-                async with sem:
-                    if result.aborted:
-                        result.pending += 1
-                        result.outcomes[(job.kind, job.action, "pending")] += 1
-                        state[job.seq] = "was not sent"
-                        return
-                    self._raise_flush_error()  # fenced out or database lost: send nothing more
-                    outcome, code, message = await self._execute(job)
+                if result.aborted:
+                    result.pending += 1
+                    result.outcomes[(job.kind, job.action, "pending")] += 1
+                    state[job.seq] = "was not sent"
+                    return
+                self._raise_flush_error()  # fenced out or database lost: send nothing more
+                outcome, code, message = await self._execute(job)
                 state[job.seq] = {"done": "done", "failed": "failed"}.get(outcome, "is pending")
                 why[job.seq] = f"{code or ''} {message}".strip()
                 if outcome == "abort":
@@ -250,7 +249,19 @@ class Applier:
                 if settled % 25 == 0 or settled == total:
                     self.progress.update("apply to WORKBOX", done=settled, total=total)
 
-            await asyncio.gather(*(run(j) for j in runnable))
+            # a pool of `concurrency` workers, not one task per operation (96k tasks at 100k employees)
+            queue = collections.deque(runnable)
+
+            async def worker(queue: collections.deque[Job] = queue) -> None:
+                while queue:
+                    await run(queue.popleft())
+
+            try:
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.concurrency, len(queue))):
+                        group.create_task(worker())
+            except BaseExceptionGroup as failed:  # the first error, as itself (a SyncdError mostly)
+                raise failed.exceptions[0] from None
             log.info(
                 "apply.progress",
                 level=level,
