@@ -45,7 +45,7 @@ class World:
 
 @pytest.fixture
 def employees() -> int:
-    return 200
+    return 120
 
 
 @pytest.fixture
