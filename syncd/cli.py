@@ -363,6 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         first = str(exc).splitlines()[0] if str(exc) else ""
-        message = f"syncd: unexpected error: {type(exc).__name__}: {first} (--debug shows the traceback)"
+        if type(exc).__module__.split(".")[0] in ("asyncpg", "sqlite3", "aiosqlite", "sqlalchemy"):
+            message = f"syncd: error: the staging database failed: {type(exc).__name__}: {first}"
+        else:
+            message = f"syncd: unexpected error: {type(exc).__name__}: {first} (--debug shows the traceback)"
         print(message, file=sys.stderr)  # noqa: T201
         return EXIT_FAILED

@@ -350,6 +350,13 @@ class Applier:
         self._reap()
         if self._flushing is None:
             self._flushing = asyncio.create_task(self._flush())
+            self._flushing.add_done_callback(self._flush_done)
+
+    def _flush_done(self, task: asyncio.Task[None]) -> None:
+        """Always collect a background flush's error (asyncio would otherwise log it as never
+        retrieved, with a traceback, when the run ends on another error first)."""
+        if not task.cancelled() and task.exception() is not None:
+            self._flush_error = self._flush_error or task.exception()
 
     def _reap(self) -> None:
         """Keep the error of a finished background flush: the next send or the final flush raises it."""
