@@ -19,13 +19,8 @@ from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 
 
 def demo_settings(sb: Sandbox, db_path: Path) -> Settings:
-    creds = sb.credentials
-    return Settings(
-        database={"url": f"sqlite+aiosqlite:///{db_path}"},
-        infinityhr={"url": sb.infinityhr_url, **creds["infinityhr"]},
-        whosoff={"url": sb.whosoff_url, **creds["whosoff"]},
-        workbox={"url": sb.workbox_url, **creds["workbox"], "requests_per_second": 1000.0},
-    )
+    url = f"sqlite+aiosqlite:///{db_path}"
+    return Settings.model_validate(sb.syncd_config(url, workbox={"requests_per_second": 1000.0}))
 
 
 def scripted_changes(sb: Sandbox) -> list[tuple[str, dict[str, Any]]]:

@@ -115,6 +115,21 @@ class Sandbox:
             "control": self.control_url,
         }
 
+    def syncd_config(self, database_url: str, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """A syncd configuration (section → keys) pointing at this sandbox, like config/sandbox.toml;
+        ``sections`` add or override keys per section.  Plain data: the sandbox knows nothing of
+        syncd's settings classes."""
+        c = self.credentials
+        config: dict[str, dict[str, Any]] = {
+            "database": {"url": database_url},
+            "infinityhr": {"url": self.infinityhr_url, **c["infinityhr"]},
+            "whosoff": {"url": self.whosoff_url, **c["whosoff"]},
+            "workbox": {"url": self.workbox_url, **c["workbox"], "signature": self.options.signature},
+        }
+        for name, values in sections.items():
+            config.setdefault(name, {}).update(values)
+        return config
+
     def mutate(self, op: str, **args: Any) -> dict[str, Any]:
         """Apply one HR mutation (see :mod:`syncd.sandbox.mutations`); raises MutationError."""
         return mutate(self.company, op, args)

@@ -9,21 +9,19 @@ from typing import Any
 
 import pytest
 
+from syncd.cli import render_toml
 from syncd.config import Settings
 from syncd.engine.run import SyncContext
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 
+#: quick retries, so a test that injects faults does not wait for production backoff
+FAST = {"retry_backoff_initial": 0.05, "retry_backoff_max": 0.2, "retry_attempts": 3, "timeout": 10.0}
+
 
 def settings_for(sb: Sandbox, db_url: str, **sync: Any) -> Settings:
-    creds = sb.credentials
-    fast = {"retry_backoff_initial": 0.05, "retry_backoff_max": 0.2, "retry_attempts": 3, "timeout": 10.0}
-    return Settings(
-        database={"url": db_url},
-        infinityhr={"url": sb.infinityhr_url, **creds["infinityhr"], **fast},
-        whosoff={"url": sb.whosoff_url, **creds["whosoff"], **fast},
-        workbox={"url": sb.workbox_url, **creds["workbox"], **fast, "requests_per_second": 2000.0},
-        sync=sync,
-    )
+    return Settings.model_validate(sb.syncd_config(
+        db_url, infinityhr=FAST, whosoff=FAST, workbox={**FAST, "requests_per_second": 2000.0}, sync=sync,
+    ))  # fmt: skip
 
 
 @dataclass
@@ -56,37 +54,13 @@ async def world(db_url: str, employees: int) -> AsyncIterator[World]:
             yield World(sb, settings, ctx)
 
 
-def write_config(
-    sb: Sandbox, db_url: str, path: Path, *, sync: str = "max_deletes = 1000\nmax_delete_ratio = 1.0"
-) -> Path:
-    """A TOML config for a syncd subprocess pointing at ``sb``."""
-    c = sb.credentials
-    text = f"""
-[database]
-url = "{db_url}"
-[infinityhr]
-url = "{sb.infinityhr_url}"
-vendor_id = "{c["infinityhr"]["vendor_id"]}"
-vendor_password = "{c["infinityhr"]["vendor_password"]}"
-[whosoff]
-url = "{sb.whosoff_url}"
-app_id = "{c["whosoff"]["app_id"]}"
-client_secret = "{c["whosoff"]["client_secret"]}"
-username = "{c["whosoff"]["username"]}"
-password = "{c["whosoff"]["password"]}"
-ip_address = "{c["whosoff"]["ip_address"]}"
-[workbox]
-url = "{sb.workbox_url}"
-company_id = "{c["workbox"]["company_id"]}"
-api_key = "{c["workbox"]["api_key"]}"
-access_key = "{c["workbox"]["access_key"]}"
-secret_key = "{c["workbox"]["secret_key"]}"
-max_concurrency = 2
-requests_per_second = 1000.0
-[sync]
-{sync}
-[log]
-format = "json"
-"""
-    path.write_text(text)
+def write_config(sb: Sandbox, db_url: str, path: Path, *, sync: dict[str, Any] | None = None) -> Path:
+    """A TOML config for a syncd subprocess pointing at ``sb`` (deletes are not held unless ``sync`` says)."""
+    config = sb.syncd_config(
+        db_url,
+        workbox={"max_concurrency": 2, "requests_per_second": 1000.0},
+        sync=sync if sync is not None else {"max_deletes": 1000, "max_delete_ratio": 1.0},
+        log={"format": "json"},
+    )
+    path.write_text(render_toml(config))
     return path

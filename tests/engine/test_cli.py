@@ -35,7 +35,7 @@ async def test_run_once_plan_json_hold_and_approve(tmp_path: Path) -> None:
                 sb,
                 f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}",
                 tmp_path / "syncd.toml",
-                sync="max_deletes = 5",
+                sync={"max_deletes": 5},
             )
         )
         code, out, err = await syncd("--config", cfg, "--run-once")

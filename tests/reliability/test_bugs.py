@@ -71,7 +71,12 @@ def test_config_errors_are_one_line_naming_the_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-async def test_database_connection_lost_mid_apply_fails_cleanly(postgres_url: str, tmp_path: Path) -> None:
+async def test_database_connection_lost_mid_apply_is_survived_or_fails_cleanly(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Every connection of the run is cut while it applies.  Settles are batched and the pool
+    reconnects, so the run may survive (its fencing token is still current: nobody took over) or
+    fail; either way with no traceback, and the next run converges."""
     faults = {"workbox": Faults(latency_ms=20)}
     async with run_sandbox(SandboxOptions(employees=30, seed=2, port=0, faults=faults)) as sb:
         config = tmp_path / "syncd.toml"
@@ -96,6 +101,8 @@ async def test_database_connection_lost_mid_apply_fails_cleanly(postgres_url: st
         run = await run_syncd(config, tmp_path / "run.log", sb=sb, timeout=90)
         await asyncio.wait_for(cutter, 60)
         nxt = await run_syncd(config, tmp_path / "run.log", sb=sb, timeout=90)
-        assert nxt.exit_code == 0  # the next run converges (this part holds today)
-        assert run.exit_code == 1
+        assert nxt.exit_code == 0  # the next run converges
+        assert run.exit_code in (0, 1)
         assert "Traceback" not in run.log, run.log[-2000:]
+        if run.exit_code == 1:
+            assert "syncd: error:" in run.log or '"run.failed"' in run.log, run.log[-2000:]

@@ -15,41 +15,29 @@ from typing import Any
 
 import aiohttp
 
+from syncd.cli import render_toml
 from syncd.sandbox import Sandbox
 
 Event = dict[str, Any]
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return json.dumps(str(value))
 
 
 def write_config(
     path: Path, sb: Sandbox, db_url: str, *, sync: dict[str, Any] | None = None, **sections: dict[str, Any]
 ) -> Path:
     """A TOML config pointing at ``sb``, with fast retries and JSON logs on stderr."""
-    creds = sb.credentials
     fast = {"retry_backoff_initial": 0.05, "retry_backoff_max": 0.2, "retry_attempts": 3, "timeout": 10.0}
-    data: dict[str, dict[str, Any]] = {
-        "database": {"url": db_url},
-        "infinityhr": {"url": sb.infinityhr_url, **creds["infinityhr"], **fast},
-        "whosoff": {"url": sb.whosoff_url, **creds["whosoff"], **fast},
-        "workbox": {"url": sb.workbox_url, **creds["workbox"], **fast, "requests_per_second": 2000.0},
-        "sync": {"schedule": "2s", "lease_period": 3.0, "lease_wait": 0.0, **(sync or {})},
-        "server": {"listen": "127.0.0.1:0", "shutdown_timeout": 5.0},
-        "log": {"level": "info", "format": "json"},
-    }
+    data = sb.syncd_config(
+        db_url,
+        infinityhr=fast,
+        whosoff=fast,
+        workbox={**fast, "requests_per_second": 2000.0},
+        sync={"schedule": "2s", "lease_period": 3.0, "lease_wait": 0.0, **(sync or {})},
+        server={"listen": "127.0.0.1:0", "shutdown_timeout": 5.0},
+        log={"level": "info", "format": "json"},
+    )
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
-    lines = []
-    for name, values in data.items():
-        lines.append(f"[{name}]")
-        lines += [f"{k} = {toml_value(v)}" for k, v in values.items()]
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text(render_toml(data))
     return path
 
 
