@@ -29,7 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.campaigns.common import postgres_reason, table
+from bench.campaigns.common import table
+from tests.pg import postgres_reason
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from syncd.config import Settings
 from syncd.sandbox import MutationError, Sandbox
 from tests.engine.oracle import expected_directory
+from tests.pg import temporary_database
 
-POSTGRES_URL = os.environ.get("SYNCD_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 State = dict[tuple[str, str], dict[str, Any]]
 Effect = dict[str, Any] | None
 
@@ -37,20 +37,6 @@ Effect = dict[str, Any] | None
 # ------------------------------------------------------------------------------------ databases
 
 
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-async def postgres_reason() -> str | None:
-    """None if PostgreSQL answers, else why not."""
-    import asyncpg
-
-    try:
-        conn = await asyncpg.connect(_dsn(POSTGRES_URL), timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        return f"PostgreSQL at {POSTGRES_URL} unreachable ({type(exc).__name__}: {exc})"
-    await conn.close()
-    return None
 
 
 @contextlib.asynccontextmanager
@@ -59,33 +45,11 @@ async def database(kind: str, workdir: Path) -> AsyncIterator[str]:
     A URL (e.g. from the tests' ``db_url`` fixture) is used as it is."""
     if "://" in kind:
         yield kind
-        return
-    if kind == "sqlite":
-        path = workdir / f"syncd-{uuid.uuid4().hex[:8]}.db"
-        yield f"sqlite+aiosqlite:///{path}"
-        return
-    import asyncpg
-
-    name = f"syncd_rel_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(_dsn(POSTGRES_URL), timeout=10)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base, _, _ = POSTGRES_URL.rpartition("/")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        for _ in range(30):  # PostgreSQL may be restarting (crash campaign): retry for a while
-            try:
-                admin = await asyncpg.connect(_dsn(POSTGRES_URL), timeout=10)
-                try:
-                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                finally:
-                    await admin.close()
-                break
-            except (OSError, asyncpg.PostgresError, TimeoutError):
-                await asyncio.sleep(1)
+    elif kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{workdir / f'syncd-{uuid.uuid4().hex[:8]}.db'}"
+    else:  # PostgreSQL may be restarting at the end (crash campaign): retry the drop for a while
+        async with temporary_database("syncd_rel", drop_retries=30) as url:
+            yield url
 
 
 async def dump_tables(db_url: str) -> str:

@@ -13,11 +13,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.campaigns.common import _dsn, config_text, run_syncd, settings_of, workbox_state
+from bench.campaigns.common import config_text, run_syncd, settings_of, workbox_state
 from bench.campaigns.hostile import _deep_json, _wo_only, _wo_payload, config_cases, run_cli
 from syncd.engine.run import SyncContext, run_cycle
 from syncd.errors import ProtocolError
 from syncd.sandbox import Faults, SandboxOptions, run_sandbox
+from tests.pg import asyncpg_dsn
 
 # ------------------------------------------------------------------------------- fixed (vendors)
 
@@ -87,7 +88,8 @@ async def test_database_connection_lost_mid_apply_is_survived_or_fails_cleanly(
             async with asyncio.timeout(60):
                 while sb.request_log.count(vendor="workbox") < 3:
                     await asyncio.sleep(0.005)
-            admin = await asyncpg.connect(_dsn(postgres_url.rpartition("/")[0] + "/postgres"), timeout=10)
+            admin_url = postgres_url.rpartition("/")[0] + "/postgres"
+            admin = await asyncpg.connect(asyncpg_dsn(admin_url), timeout=10)
             try:
                 await admin.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

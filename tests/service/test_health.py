@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 
 from syncd.sandbox import SandboxOptions, run_sandbox
-from tests.conftest import POSTGRES_URL
+from tests.pg import POSTGRES_URL, asyncpg_dsn
 from tests.service.helpers import Daemon, base_env, write_config
 
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ async def test_readyz_turns_unready_when_the_sync_is_stale_and_ready_after_recov
 
 async def test_readyz_turns_unready_while_the_database_is_down(postgres_url: str, tmp_path: Path) -> None:
     name = postgres_url.rpartition("/")[2]
-    admin_dsn = POSTGRES_URL.replace("postgresql+asyncpg://", "postgresql://", 1)
+    admin_dsn = asyncpg_dsn(POSTGRES_URL)
     async with run_sandbox(SandboxOptions(employees=30, seed=8, port=0)) as sb:
         config = write_config(tmp_path / "syncd.toml", sb, postgres_url, sync={"schedule": "1s"})
         d = await Daemon(config, "run").start()
