@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import sqlalchemy as sa
 import structlog
@@ -45,6 +45,27 @@ log = structlog.get_logger("syncd.service.lease")
 LEADER = "leader"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 TABLE = cast(sa.Table, LeaseRow.__table__)
+
+
+async def _take_over(conn: AsyncConnection, holder: str, acquired_at: Any, expires_at: Any) -> int | None:
+    """Make sure the ``leader`` row exists and bump its fencing token: every takeover gets a new,
+    larger token, so the settles of a replaced leader are refused.  Returns the new token."""
+    t = TABLE
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(t)
+    await conn.execute(
+        insert.values(
+            name=LEADER, holder="", token=0, acquired_at=_EPOCH, expires_at=_EPOCH
+        ).on_conflict_do_nothing(index_elements=["name"])
+    )
+    token: int | None = await conn.scalar(
+        sa.update(t)
+        .where(t.c.name == LEADER)
+        .values(holder=holder, token=t.c.token + 1, acquired_at=acquired_at, expires_at=expires_at)
+        .returning(t.c.token)
+    )
+    return token
+
+
 #: the PostgreSQL advisory lock key (advisory locks are per database)
 LOCK_KEY = int.from_bytes(hashlib.sha256(b"syncd:leader").digest()[:8], "big", signed=True)
 
@@ -124,7 +145,6 @@ class DatabaseLease(LeaderLease):
     async def try_acquire(self) -> bool:
         if self.held:
             return await self.renew()
-        t = TABLE
         conn: AsyncConnection | None = None
         try:
             conn = await self.engine.connect()
@@ -136,22 +156,7 @@ class DatabaseLease(LeaderLease):
                 await conn.close()
                 return False
             async with self.engine.begin() as tx:
-                await tx.execute(
-                    postgresql.insert(t)
-                    .values(name=LEADER, holder="", token=0, acquired_at=_EPOCH, expires_at=_EPOCH)
-                    .on_conflict_do_nothing(index_elements=["name"])
-                )
-                token = await tx.scalar(
-                    sa.update(t)
-                    .where(t.c.name == LEADER)
-                    .values(
-                        holder=self.holder,
-                        token=t.c.token + 1,
-                        acquired_at=sa.func.now(),
-                        expires_at=self._ttl(),
-                    )
-                    .returning(t.c.token)
-                )
+                token = await _take_over(tx, self.holder, sa.func.now(), self._ttl())
         except Exception as exc:  # database unreachable: not acquired; the caller polls again
             log.warning("lease.acquire_failed", error=f"{type(exc).__name__}: {exc}")
             if conn is not None:
@@ -268,25 +273,9 @@ class FileLease(LeaderLease):
         return True
 
     async def _record(self) -> int:
-        t = TABLE
         now = utcnow()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                sqlite.insert(t)
-                .values(name=LEADER, holder="", token=0, acquired_at=_EPOCH, expires_at=_EPOCH)
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
-            token = await conn.scalar(
-                sa.update(t)
-                .where(t.c.name == LEADER)
-                .values(
-                    holder=self.holder,
-                    token=t.c.token + 1,
-                    acquired_at=now,
-                    expires_at=now + dt.timedelta(seconds=self.period),
-                )
-                .returning(t.c.token)
-            )
+            token = await _take_over(conn, self.holder, now, now + dt.timedelta(seconds=self.period))
         if token is None:  # pragma: no cover (the row was inserted just above)
             raise RuntimeError("lease row missing")
         return int(token)
