@@ -151,6 +151,9 @@ class InfinityHRSettings(VendorSettings):
     vendor_password: SecretStr
     company_id: str | None = None
     page_size: int = Field(500, ge=1, le=1000)
+    #: pages requested ahead of the one being read (0: one request at a time): the service builds
+    #: them while syncd parses the page before
+    prefetch_pages: int = Field(1, ge=0, le=8)
     #: the service's idle timeout; the session is renewed ``session_renew_margin`` before it
     session_idle_timeout: float = Field(1200.0, gt=0)
     session_renew_margin: float = Field(120.0, ge=0)

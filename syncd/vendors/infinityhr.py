@@ -7,8 +7,10 @@ dropped while parsing: no model, log line or :class:`InvalidRecord` ever holds t
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -250,26 +252,56 @@ class InfinityHRClient:
         record_tag: str,
         parse: Callable[[etree._Element], R | InvalidRecord],
         extra: Sequence[tuple[str, str]] = (),
-    ) -> AsyncIterator[tuple[int, int, list[R], list[InvalidRecord]]]:
-        page = 1
-        while True:
-            result = await self._call(
-                method, page=page, extra=extra, record_tags=frozenset({record_tag}), on_record=parse
-            )
-            total = _int(result, "TotalCount", method)
-            size = _int(result, "PageSize", method, default=self.settings.page_size)
-            good, bad = split_records(result.records)
-            yield page, total, good, bad
-            if page * size >= total:
-                return
-            if not result.records:
-                raise ProtocolError(VENDOR, f"page {page} is empty but TotalCount is {total}", method=method)
-            page += 1
+    ) -> AsyncGenerator[tuple[int, int, list[R], list[InvalidRecord]], None]:
+        """Every page of ``method``, in order.
 
-    async def iter_employee_pages(self) -> AsyncIterator[EmployeePage]:
+        While the caller handles a page, the next one is read and ``prefetch_pages`` more are requested
+        (0: one request at a time).  Pages are addressed by number, so a read-ahead asks for nothing a
+        sequential read would not; whatever is still in flight when the reader stops or fails is
+        cancelled.
+        """
+        tags = frozenset({record_tag})
+
+        def fetch(number: int) -> Coroutine[Any, Any, SoapResult]:
+            return self._call(method, page=number, extra=extra, record_tags=tags, on_record=parse)
+
+        ahead: dict[int, asyncio.Task[SoapResult]] = {}
+        page, result = 1, await fetch(1)
+        try:
+            while True:
+                total = _int(result, "TotalCount", method)
+                size = max(1, _int(result, "PageSize", method, default=self.settings.page_size))
+                last = -(-total // size)
+                # the next page is read (in its own task) while this one is handed on, and
+                # ``prefetch_pages`` more are asked for meanwhile: the service builds them while the
+                # next one is parsed here
+                for later in range(page + 1, min(last, page + 1 + self.settings.prefetch_pages) + 1):
+                    if later not in ahead:
+                        ahead[later] = asyncio.create_task(
+                            fetch(later), name=f"{VENDOR} {method} page {later}"
+                        )
+                good, bad = split_records(result.records)
+                yield page, total, good, bad
+                if page * size >= total:
+                    return
+                if not result.records:
+                    empty = f"page {page} is empty but TotalCount is {total}"
+                    raise ProtocolError(VENDOR, empty, method=method)
+                page += 1
+                task = ahead.pop(page, None)
+                result = await (task if task is not None else fetch(page))
+        finally:
+            for task in ahead.values():
+                task.cancel()
+            await asyncio.gather(*ahead.values(), return_exceptions=True)
+
+    async def iter_employee_pages(self) -> AsyncGenerator[EmployeePage, None]:
         """``GetEmployeesAll`` page by page (re-authenticating as needed, resuming at the failed page)."""
-        async for page, total, good, bad in self._pages("GetEmployeesAll", "EmployeeInfo", parse_employee):
-            yield EmployeePage(page, total, good, bad)
+        # aclosing: a reader that stops early closes the pages at once (cancelling what is asked ahead)
+        pages = self._pages("GetEmployeesAll", "EmployeeInfo", parse_employee)
+        async with contextlib.aclosing(pages):
+            async for page, total, good, bad in pages:
+                yield EmployeePage(page, total, good, bad)
 
     async def get_employees_all(self) -> tuple[list[Employee], list[InvalidRecord]]:
         employees: dict[str, Employee] = {}
@@ -288,7 +320,7 @@ class InfinityHRClient:
         include_adds: bool = True,
         include_changes: bool = True,
         include_deletes: bool = True,
-    ) -> AsyncIterator[ChangePage]:
+    ) -> AsyncGenerator[ChangePage, None]:
         extra = [
             ("BeginDate", _xs_datetime(begin)),
             ("EndDate", _xs_datetime(end)),
@@ -296,10 +328,10 @@ class InfinityHRClient:
             ("IncludeChanges", _xs_bool(include_changes)),
             ("IncludeDeletes", _xs_bool(include_deletes)),
         ]
-        async for page, total, good, bad in self._pages(
-            "GetEmployeeChanges", "EmployeeChange", parse_change, extra
-        ):
-            yield ChangePage(page, total, good, bad)
+        pages = self._pages("GetEmployeeChanges", "EmployeeChange", parse_change, extra)
+        async with contextlib.aclosing(pages):
+            async for page, total, good, bad in pages:
+                yield ChangePage(page, total, good, bad)
 
     async def get_employee_changes(
         self,

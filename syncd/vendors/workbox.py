@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -237,13 +238,19 @@ class WorkboxClient:
         """The offset (ms) of the gateway's ``Date`` from our clock if it is far from the offset the
         request was signed with (``signed_with``), else ``None``."""
         date = resp.headers.get("Date")
-        if not date:
-            return None
-        try:
-            gateway = parsedate_to_datetime(date).timestamp()
-        except (TypeError, ValueError):
+        gateway = _gateway_clock(date) if date else None
+        if gateway is None:
             return None
         offset = gateway - time.time()
         if abs(offset - signed_with / 1000) <= SKEW_THRESHOLD:
             return None
         return int(offset * 1000)
+
+
+@functools.lru_cache(maxsize=16)
+def _gateway_clock(date: str) -> float | None:
+    """An HTTP ``Date`` as epoch seconds (cached: it changes once a second, and every answer has one)."""
+    try:
+        return parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError):
+        return None

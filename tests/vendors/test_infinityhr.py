@@ -96,7 +96,8 @@ async def test_idle_session_renewed_between_slow_pages(
 async def test_invalid_session_mid_read_reauthenticates_and_resumes(
     sandbox: Sandbox, http: aiohttp.ClientSession
 ) -> None:
-    client = InfinityHRClient(http, infinityhr_settings(sandbox, page_size=10))
+    settings = infinityhr_settings(sandbox, page_size=10, prefetch_pages=0)
+    client = InfinityHRClient(http, settings)
     seen: list[str] = []
     async for page in client.iter_employee_pages():
         seen.extend(e.employee_id for e in page.employees)
@@ -109,6 +110,23 @@ async def test_invalid_session_mid_read_reauthenticates_and_resumes(
     # page 3 was asked twice (refused, then after re-authentication); no other page was repeated
     pages = log.count(vendor="infinityhr", op="GetEmployeesAll")
     assert pages == -(-len(seen) // 10) + 1
+
+
+async def test_invalid_session_during_read_ahead_renews_once(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, page_size=10, prefetch_pages=2))
+    seen: list[str] = []
+    async for page in client.iter_employee_pages():
+        seen.extend(e.employee_id for e in page.employees)
+        if page.page_number == 2:
+            sandbox.infinityhr.expire_sessions()  # pages 3, 4 and 5 are asked with the dead session
+    log = sandbox.request_log
+    assert sorted(seen) == sorted(sandbox.company.employees) and len(seen) == len(set(seen))
+    refused = log.count(vendor="infinityhr", code="InvalidSessionException")
+    assert 1 <= refused <= 3  # each request in flight is refused at most once
+    assert auth_count(sandbox) == 2  # the refusals share one re-authentication
+    assert log.count(vendor="infinityhr", op="GetEmployeesAll") == -(-len(seen) // 10) + refused
 
 
 async def test_concurrent_calls_share_one_authentication(
@@ -193,3 +211,67 @@ async def test_gzip_body_cut_short_is_retried(sandbox: Sandbox, http: aiohttp.Cl
     employees, _ = await client.get_employees_all()
     assert len(employees) == len(sandbox.company.employees)
     assert sandbox.request_log.count(vendor="infinityhr", op="GetEmployeesAll") == 2
+
+
+def _read_ahead_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("infinityhr GetEmployeesAll page")]
+
+
+async def _requests_reach(sb: Sandbox, count: int) -> int:
+    """Waits (up to 5 s) until the sandbox has received ``count`` page requests; returns what it has."""
+    seen = 0
+    for _ in range(500):
+        seen = sb.request_log.count(vendor="infinityhr", op="GetEmployeesAll")
+        if seen >= count:
+            break
+        await asyncio.sleep(0.01)
+    return seen
+
+
+@pytest.mark.parametrize("prefetch", [0, 1, 3])
+async def test_read_ahead_asks_each_page_once_and_yields_them_in_order(
+    sandbox: Sandbox, http: aiohttp.ClientSession, prefetch: int
+) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, page_size=7, prefetch_pages=prefetch))
+    pages = -(-len(sandbox.company.employees) // 7)
+    assert pages >= 5
+    numbers: list[int] = []
+    seen: list[str] = []
+    async for page in client.iter_employee_pages():
+        numbers.append(page.page_number)
+        seen.extend(e.employee_id for e in page.employees)
+        # while this page is handled, the next one is read and ``prefetch`` more are asked for, no more
+        expected = min(page.page_number + 1 + prefetch, pages)
+        assert await _requests_reach(sandbox, expected) == expected
+    assert numbers == list(range(1, pages + 1))
+    assert seen == [e.employee_id for e in sandbox.company.employee_list()]
+    assert sandbox.request_log.count(vendor="infinityhr", op="GetEmployeesAll") == pages
+    assert _read_ahead_tasks() == []
+
+
+async def test_read_ahead_is_cancelled_when_the_reader_stops(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    sandbox.faults["infinityhr"].latency_ms = 200  # the pages asked ahead are still in flight
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, page_size=7, prefetch_pages=3))
+    reader = client.iter_employee_pages()
+    async for page in reader:
+        if page.page_number == 2:
+            assert "page 6" in [t.get_name()[-6:] for t in _read_ahead_tasks()]  # just asked for
+            break
+    await reader.aclose()
+    assert _read_ahead_tasks() == []
+
+
+async def test_a_failed_page_stops_the_read_and_cancels_the_rest(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    client = InfinityHRClient(http, infinityhr_settings(sandbox, page_size=7, prefetch_pages=3))
+    got: list[int] = []
+    with pytest.raises(ProtocolError, match="not acceptable XML"):
+        async for page in client.iter_employee_pages():
+            got.append(page.page_number)
+            if page.page_number == 1:
+                sandbox.faults["infinityhr"].corrupt = "malformed"  # one of the pages asked ahead
+    assert got[0] == 1 and len(got) <= 3
+    assert _read_ahead_tasks() == []
