@@ -6,14 +6,16 @@ the caller keeps it open (one ``--run-once``, or the daemon's lifetime).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
+import gc
 import hashlib
 import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,6 +211,28 @@ async def _finish_run(ctx: SyncContext, report: RunReport, started: float) -> No
     )
 
 
+#: cyclic-GC thresholds while a cycle runs (see :func:`relaxed_gc`)
+CYCLE_GC_THRESHOLD = (100_000, 50, 50)
+
+
+@contextlib.contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """Fewer cyclic-GC passes while a cycle builds its data.
+
+    A cycle allocates hundreds of thousands of long-lived dicts and strings (staged payloads, desired
+    bodies, the ledger) and almost no reference cycles; with the default gen-0 threshold of 700 the
+    collector runs over all of them again and again (13 full collections in a no-op at 100k, measured;
+    2 with this setting, merge 15–25 % faster).  Reference counting still frees everything as it
+    goes; the thresholds are restored when the cycle ends.
+    """
+    previous = gc.get_threshold()
+    gc.set_threshold(*CYCLE_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 async def run_cycle(
     ctx: SyncContext, *, trigger: str = "once", dry_run: bool = False, today: dt.date | None = None
 ) -> RunReport:
@@ -220,7 +244,7 @@ async def run_cycle(
     with structlog.contextvars.bound_contextvars(run_id=run_id):
         log.info("run.started", trigger=trigger, dry_run=dry_run)
         try:
-            with dbe.translate_errors(ctx.engine):
+            with dbe.translate_errors(ctx.engine), relaxed_gc():
                 await _cycle(ctx, report, dry_run=dry_run, today=today)
         except SyncdError as exc:
             report.result, report.exit_code, report.error = (
@@ -239,7 +263,6 @@ async def run_cycle(
 
 async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: dt.date | None) -> None:
     t = time.monotonic()
-    settings = ctx.settings
     if not dry_run:
         report.recovered = await ctx.applier().recover()
         if report.recovered.aborted:
@@ -249,6 +272,28 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
         await apply_queued_approvals(ctx)
     report.timings["recover"] = time.monotonic() - t
 
+    # The ledger changes only when this leader settles an operation, and recovery is over: read it
+    # while the sources are pulled (the database is idle then, the pull mostly waits on the network).
+    ledger_read = asyncio.create_task(ctx.ledger(), name="read the ledger")
+    try:
+        await _pull_to_apply(ctx, report, ledger_read, dry_run=dry_run, today=today)
+    finally:
+        if not ledger_read.done():
+            ledger_read.cancel()
+            await asyncio.wait([ledger_read])
+        elif not ledger_read.cancelled():
+            ledger_read.exception()  # retrieved: an early return must not leave it "never retrieved"
+
+
+async def _pull_to_apply(
+    ctx: SyncContext,
+    report: RunReport,
+    ledger_read: asyncio.Task[dict[tuple[str, str], dict[str, Any]]],
+    *,
+    dry_run: bool,
+    today: dt.date | None,
+) -> None:
+    settings = ctx.settings
     t = time.monotonic()
     pulled = await pull_all(ctx.infinityhr, ctx.whosoff, ctx.progress)
     report.timings["pull"] = time.monotonic() - t
@@ -290,7 +335,7 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
         wo_departments=await snapshot("whosoff", "department"),
         rejected=tuple(rejected),
     )
-    ledger = await ctx.ledger()
+    ledger = await ledger_read
     desired = merge(sources, ledger, rules_from(settings, today))
     del sources
     pulled.clear()  # merged: free the raw reads before planning and applying (peak memory at 100k)

@@ -9,6 +9,7 @@ snapshot: that snapshot stays in force and the source is reported stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
@@ -160,19 +161,20 @@ async def pull_infinityhr_employees(client: InfinityHRClient, progress: Progress
     items: list[tuple[str, Payload]] = []
     invalid: list[InvalidRecord] = []
     task = "pull InfinityHR employees"
-    async for page in client.iter_employee_pages():
-        items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
-        invalid.extend(page.invalid)
-        read = len(items) + len(invalid)
-        log.info(
-            "pull.progress",
-            source="infinityhr",
-            kind="employee",
-            page=page.page_number,
-            read=read,
-            total=page.total_count,
-        )
-        progress.update(task, done=read, total=page.total_count)
+    async with contextlib.aclosing(client.iter_employee_pages()) as pages:
+        async for page in pages:
+            items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
+            invalid.extend(page.invalid)
+            read = len(items) + len(invalid)
+            log.info(
+                "pull.progress",
+                source="infinityhr",
+                kind="employee",
+                page=page.page_number,
+                read=read,
+                total=page.total_count,
+            )
+            progress.update(task, done=read, total=page.total_count)
     progress.close(task)
     return _collect("infinityhr", "employee", items, invalid)
 
