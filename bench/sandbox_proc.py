@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 
 from syncd.sandbox import SandboxOptions
@@ -23,7 +24,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--whosoff-overlap", type=float, default=0.6)
+    ap.add_argument(
+        "--loop",
+        choices=("auto", "uvloop", "asyncio"),
+        default=os.environ.get("SYNCD_BENCH_SANDBOX_LOOP", "auto"),
+        help="event loop of the sandbox process (auto: uvloop when installed)",
+    )
     args = ap.parse_args(argv)
+    if args.loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if args.loop == "uvloop":
+                raise
+        else:
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     options = SandboxOptions(
         employees=args.employees,
         seed=args.seed,

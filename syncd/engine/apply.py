@@ -60,6 +60,8 @@ class Job:
     action: str
     body: dict[str, Any] | None
     depends_on: list[int]
+    #: ``body_hash(body)`` as journaled (None: compute it when needed)
+    body_hash: str | None = None
 
 
 @dataclass
@@ -138,13 +140,14 @@ class Applier:
     async def journal(self, run_id: int, plan_id: str, ops: Sequence[Op]) -> list[Job]:
         """Write every operation as ``pending`` in one transaction, before any is sent."""
         now = utcnow()
+        hashes = [body_hash(op.body) if op.body is not None else None for op in ops]
         rows = [
             {"run_id": run_id, "plan_id": plan_id, "seq": op.seq, "level": op.level, "kind": op.kind,
              "external_key": op.key, "action": op.action, "body": op.body,
-             "body_hash": body_hash(op.body) if op.body is not None else None, "depends_on": op.depends_on,
+             "body_hash": hashed, "depends_on": op.depends_on,
              "state": "pending", "attempts": 0, "fencing_token": self.fencing_token,
              "created_at": now, "updated_at": now}
-            for op in ops
+            for op, hashed in zip(ops, hashes, strict=True)
         ]  # fmt: skip
         table = cast(sa.Table, Operation.__table__)
         async with self.sessions.begin() as db:
@@ -159,8 +162,19 @@ class Applier:
         ids = [id_of[op.seq] for op in ops]
         # the jobs come from the operations in hand (not read back): one copy of each body in memory
         return [
-            Job(op_id, run_id, op.seq, op.level, op.kind, op.key, op.action, op.body, list(op.depends_on))
-            for op_id, op in zip(ids, ops, strict=True)
+            Job(
+                op_id,
+                run_id,
+                op.seq,
+                op.level,
+                op.kind,
+                op.key,
+                op.action,
+                op.body,
+                list(op.depends_on),
+                digest,
+            )
+            for op_id, op, digest in zip(ids, ops, hashes, strict=True)
         ]
 
     async def _jobs(self, where: sa.ColumnElement[bool]) -> list[Job]:
@@ -443,7 +457,8 @@ async def _write_outcomes(db: AsyncSession, batch: list[_Outcome]) -> None:
             gone,
         )
     rows = [
-        {"kind": k, "external_key": key, "body": o.job.body or {}, "body_hash": body_hash(o.job.body or {}),
+        {"kind": k, "external_key": key, "body": o.job.body or {},
+         "body_hash": o.job.body_hash or body_hash(o.job.body or {}),
          "pushed_at": o.at, "operation_id": o.job.op_id}
         for (k, key), o in latest.items() if o.job.action != "delete"
     ]  # fmt: skip

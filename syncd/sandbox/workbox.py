@@ -31,6 +31,7 @@ ACCESS_KEY = "SBXACCESSKEY00000001"
 SECRET_KEY = "sbx-secret-key-0001"  # noqa: S105 (sandbox-only credential)
 BASE_PATH = "/workbox/workbox/openapi/v1"
 WINDOW_MS = 5 * 60 * 1000
+_SUCCESS_BODY = json.dumps({"resultCode": "SUCCESS", "resultMessage": "success"}).encode()
 
 
 def string_to_sign(variant: str, method: str, uri: str, timestamp: str, api_key: str, access_key: str) -> str:
@@ -87,6 +88,7 @@ class WorkboxService:
         self.api_enabled = True
         self.basic_settings = True
         self.state = WorkboxState()
+        self._date_second, self._date_text = -1, ""
 
     @property
     def clock_skew(self) -> float:
@@ -109,15 +111,22 @@ class WorkboxService:
         )
         return app
 
+    def _date(self) -> str:
+        """The HTTP ``Date`` of the gateway clock (formatted once per second: every answer has one)."""
+        second = int(self.now())
+        if second != self._date_second:
+            self._date_second, self._date_text = second, formatdate(second, usegmt=True)
+        return self._date_text
+
     def _date_middleware(self) -> Middleware:
         @web.middleware
         async def date_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
-                exc.headers["Date"] = formatdate(self.now(), usegmt=True)
+                exc.headers["Date"] = self._date()
                 raise
-            response.headers["Date"] = formatdate(self.now(), usegmt=True)
+            response.headers["Date"] = self._date()
             return response
 
         return date_middleware
@@ -220,7 +229,7 @@ class WorkboxService:
         return await self._success(request, status)
 
     async def _success(self, request: web.Request, status: int) -> web.StreamResponse:
-        body = json.dumps({"resultCode": "SUCCESS", "resultMessage": "success"}).encode()
+        body = _SUCCESS_BODY
         headers = {"Content-Type": "application/json"}
         corrupt = self.injector.take_corrupt()
         if corrupt in ("malformed", "entity_expansion"):

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 import aiohttp
 import structlog
+from prometheus_client import Histogram
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -74,6 +75,7 @@ class Transport:
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
         self._limiter = RateLimiter(settings.requests_per_second)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout, sock_connect=settings.connect_timeout)
+        self._latency: dict[tuple[str, str], Histogram] = {}
 
     # ------------------------------------------------------------------------------ one request
 
@@ -132,7 +134,11 @@ class Transport:
                 ) from exc
             finally:
                 elapsed = time.monotonic() - started
-                VENDOR_REQUEST_SECONDS.labels(self.vendor, method, status).observe(elapsed)
+                observer = self._latency.get((method, status))
+                if observer is None:  # labels() takes a lock and validates: once per method and status
+                    observer = VENDOR_REQUEST_SECONDS.labels(self.vendor, method, status)
+                    self._latency[(method, status)] = observer
+                observer.observe(elapsed)
                 event = {
                     "vendor": self.vendor,
                     "method": method,
