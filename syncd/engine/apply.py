@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -46,6 +47,8 @@ log = structlog.get_logger("syncd.engine.apply")
 
 #: outcomes are settled in batches: at most this many, or this often
 MAX_BATCH = 500
+#: operations per journal transaction for the levels journaled while others are applied
+JOURNAL_CHUNK = 250
 FLUSH_SECONDS = 0.05
 
 
@@ -150,13 +153,18 @@ class Applier:
             for op, hashed in zip(ops, hashes, strict=True)
         ]  # fmt: skip
         table = cast(sa.Table, Operation.__table__)
+        seqs = [op.seq for op in ops] or [0]
         async with self.sessions.begin() as db:
-            await self._check_fence(db)
+            await self._check_fence(db)  # even with nothing to write: a fenced-out leader learns it here
             for i in range(0, len(rows), 2000):
                 await db.execute(sa.insert(table), rows[i : i + 2000])
             # ids by seq (not RETURNING: in parameter order, SQLite would insert row by row)
             found = await db.execute(
-                sa.select(table.c.seq, table.c.id).where(table.c.run_id == run_id, table.c.plan_id == plan_id)
+                sa.select(table.c.seq, table.c.id).where(
+                    table.c.run_id == run_id,
+                    table.c.plan_id == plan_id,
+                    table.c.seq.between(min(seqs), max(seqs)),
+                )
             )
             id_of = {seq: op_id for seq, op_id in found.all()}
         ids = [id_of[op.seq] for op in ops]
@@ -213,15 +221,88 @@ class Applier:
                 break
         return result
 
+    async def journal_and_drive(self, run_id: int, plan_id: str, ops: Sequence[Op]) -> ApplyResult:
+        """Journal and apply a plan, level by level.
+
+        The first level is journaled (one transaction) before anything is sent; every later level is
+        journaled in the background, in short transactions, while the levels before it are applied,
+        and a level starts only once it is journaled.  So no operation is ever sent unjournaled, and
+        the pushes do not wait for a journal of the whole plan (~2.5 s at 100k operations).  A crash
+        meanwhile leaves a journal that ends at a level boundary or inside the level being written:
+        recovery re-drives what is journaled (its dependencies are in lower levels, so journaled too)
+        and the next plan covers the rest.
+        """
+        by_level: dict[int, list[Op]] = collections.defaultdict(list)
+        for op in ops:
+            by_level[op.level].append(op)
+        levels = sorted(by_level)
+        if not levels:
+            return await self.drive([])
+        loop = asyncio.get_running_loop()
+        journaled: dict[int, asyncio.Future[list[Job]]] = {level: loop.create_future() for level in levels}
+        journaled[levels[0]].set_result(await self.journal(run_id, plan_id, by_level[levels[0]]))
+
+        async def journal_later_levels() -> None:
+            for level in levels[1:]:
+                jobs: list[Job] = []
+                try:
+                    level_ops = by_level[level]
+                    for i in range(0, len(level_ops), JOURNAL_CHUNK):
+                        async with self._write:  # one writer at a time (SQLite): settles wait their turn
+                            jobs += await self.journal(run_id, plan_id, level_ops[i : i + JOURNAL_CHUNK])
+                except Exception as exc:  # the level waiting for it (and every later one) raises it
+                    for future in journaled.values():
+                        if not future.done():
+                            future.set_exception(exc)
+                    raise
+                journaled[level].set_result(jobs)
+
+        writer = asyncio.create_task(journal_later_levels(), name="journal the later levels")
+
+        async def jobs_of(level: int) -> list[Job]:
+            return await journaled[level]
+
+        try:
+            return await self._drive(levels, jobs_of, len(ops))
+        finally:
+            if not writer.done():
+                writer.cancel()
+            await asyncio.wait([writer])
+            for future in journaled.values():  # an error seen by nobody is still retrieved
+                if future.done() and not future.cancelled():
+                    future.exception()
+                else:
+                    future.cancel()
+            if not writer.cancelled():
+                writer.exception()
+
     async def drive(self, jobs: Sequence[Job]) -> ApplyResult:
-        """Apply ``jobs`` (one run's operations) level by level; concurrent within a level."""
+        """Apply ``jobs`` (one run's operations, journaled) level by level; concurrent within a level."""
+        by_level: dict[int, list[Job]] = collections.defaultdict(list)
+        for job in jobs:
+            by_level[job.level].append(job)
+
+        async def jobs_of(level: int) -> list[Job]:
+            return by_level[level]
+
+        return await self._drive(sorted(by_level), jobs_of, len(jobs))
+
+    async def _drive(
+        self, levels: list[int], jobs_of: Callable[[int], Awaitable[list[Job]]], total: int
+    ) -> ApplyResult:
         result = ApplyResult()
         state: dict[int, str] = {}
         why: dict[int, str] = {}
-        total, started = len(jobs), time.monotonic()
-        for level in sorted({j.level for j in jobs}):
+        started = time.monotonic()
+        for level in levels:
+            try:
+                level_jobs = await jobs_of(level)
+            except Exception:  # the level could not be journaled: settle what was done, send no more
+                with contextlib.suppress(Exception):
+                    await self._flush_all()
+                raise
             runnable: list[Job] = []
-            for job in (j for j in jobs if j.level == level):
+            for job in level_jobs:
                 blocked = next((d for d in job.depends_on if state.get(d, "done") != "done"), None)
                 if result.aborted or blocked is None:
                     runnable.append(job)

@@ -367,8 +367,7 @@ async def _pull_to_apply(
     else:
         t = time.monotonic()
         applier = ctx.applier()
-        jobs = await applier.journal(report.run_id, report.plan_id, ops)
-        report.applied = await applier.drive(jobs)
+        report.applied = await applier.journal_and_drive(report.run_id, report.plan_id, ops)
         report.timings["apply"] = time.monotonic() - t
         report.result = "success"
     _settle_result(report)
