@@ -20,7 +20,7 @@ import contextlib
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -216,10 +216,31 @@ class Applier:
             return result
         log.warning("apply.recovering", operations=len(jobs), runs=len({j.run_id for j in jobs}))
         for run_id in sorted({j.run_id for j in jobs}):
-            result.merge(await self.drive([j for j in jobs if j.run_id == run_id]))
+            of_run = [j for j in jobs if j.run_id == run_id]
+            result.merge(await self.drive(of_run, settled=await self._settled_dependencies(run_id, of_run)))
             if result.aborted:
                 break
         return result
+
+    async def _settled_dependencies(self, run_id: int, jobs: Sequence[Job]) -> dict[int, tuple[str, str]]:
+        """How the dependencies of ``jobs`` that are not re-driven with them ended: a dependant of a
+        failed or skipped operation is skipped on recovery too, as it would have been in its run."""
+        missing = {d for j in jobs for d in j.depends_on} - {j.seq for j in jobs}
+        if not missing:
+            return {}
+        out: dict[int, tuple[str, str]] = {}
+        ids = sorted(missing)
+        async with self.sessions() as db:
+            for i in range(0, len(ids), 1000):
+                rows = await db.execute(
+                    sa.select(Operation.seq, Operation.state, Operation.last_error).where(
+                        Operation.run_id == run_id, Operation.seq.in_(ids[i : i + 1000])
+                    )
+                )
+                for seq, state, error in rows.all():
+                    said = {"done": "done", "failed": "failed", "skipped": "was skipped"}.get(state)
+                    out[seq] = (said or f"is {state}", error or "")
+        return out
 
     async def journal_and_drive(self, run_id: int, plan_id: str, ops: Sequence[Op]) -> ApplyResult:
         """Journal and apply a plan, level by level.
@@ -237,6 +258,7 @@ class Applier:
             by_level[op.level].append(op)
         levels = sorted(by_level)
         if not levels:
+            await self.journal(run_id, plan_id, [])  # nothing to write, but a fenced-out leader learns it
             return await self.drive([])
         loop = asyncio.get_running_loop()
         journaled: dict[int, asyncio.Future[list[Job]]] = {level: loop.create_future() for level in levels}
@@ -250,7 +272,10 @@ class Applier:
                     for i in range(0, len(level_ops), JOURNAL_CHUNK):
                         async with self._write:  # one writer at a time (SQLite): settles wait their turn
                             jobs += await self.journal(run_id, plan_id, level_ops[i : i + JOURNAL_CHUNK])
-                except Exception as exc:  # the level waiting for it (and every later one) raises it
+                except Exception as exc:
+                    # sends stop (as after a failed settle: the database is not keeping up or we are
+                    # fenced out); the level waiting for this one, and every later one, raises it
+                    self._flush_error = self._flush_error or exc
                     for future in journaled.values():
                         if not future.done():
                             future.set_exception(exc)
@@ -276,8 +301,13 @@ class Applier:
             if not writer.cancelled():
                 writer.exception()
 
-    async def drive(self, jobs: Sequence[Job]) -> ApplyResult:
-        """Apply ``jobs`` (one run's operations, journaled) level by level; concurrent within a level."""
+    async def drive(
+        self, jobs: Sequence[Job], *, settled: Mapping[int, tuple[str, str]] | None = None
+    ) -> ApplyResult:
+        """Apply ``jobs`` (one run's operations, journaled) level by level; concurrent within a level.
+
+        ``settled``: seq → (outcome, error) of dependencies settled earlier and not among ``jobs``.
+        """
         by_level: dict[int, list[Job]] = collections.defaultdict(list)
         for job in jobs:
             by_level[job.level].append(job)
@@ -285,14 +315,18 @@ class Applier:
         async def jobs_of(level: int) -> list[Job]:
             return by_level[level]
 
-        return await self._drive(sorted(by_level), jobs_of, len(jobs))
+        return await self._drive(sorted(by_level), jobs_of, len(jobs), settled or {})
 
     async def _drive(
-        self, levels: list[int], jobs_of: Callable[[int], Awaitable[list[Job]]], total: int
+        self,
+        levels: list[int],
+        jobs_of: Callable[[int], Awaitable[list[Job]]],
+        total: int,
+        settled: Mapping[int, tuple[str, str]] | None = None,
     ) -> ApplyResult:
         result = ApplyResult()
-        state: dict[int, str] = {}
-        why: dict[int, str] = {}
+        state: dict[int, str] = {seq: outcome for seq, (outcome, _) in (settled or {}).items()}
+        why: dict[int, str] = {seq: error for seq, (_, error) in (settled or {}).items()}
         started = time.monotonic()
         for level in levels:
             try:

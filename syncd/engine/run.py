@@ -148,11 +148,16 @@ class SyncContext:
         return ledger_digest((kind, key, hashed) for kind, key, hashed in rows)
 
     async def ledger(self) -> dict[tuple[str, str], dict[str, Any]]:
+        return (await self.ledger_and_digest())[0]
+
+    async def ledger_and_digest(self) -> tuple[dict[tuple[str, str], dict[str, Any]], str]:
+        """The ledger and its :meth:`ledger_digest`, from one read (a plan records the digest of the
+        very ledger it was made from)."""
+        cols = (LedgerEntry.kind, LedgerEntry.external_key, LedgerEntry.body, LedgerEntry.body_hash)
         async with self.sessions() as db:
-            rows = (
-                await db.execute(sa.select(LedgerEntry.kind, LedgerEntry.external_key, LedgerEntry.body))
-            ).all()
-        return {(kind, key): body for kind, key, body in rows}
+            rows = (await db.execute(sa.select(*cols))).all()
+        digest = ledger_digest((kind, key, hashed) for kind, key, _, hashed in rows)
+        return {(kind, key): body for kind, key, body, _ in rows}, digest
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -274,21 +279,21 @@ async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: d
 
     # The ledger changes only when this leader settles an operation, and recovery is over: read it
     # while the sources are pulled (the database is idle then, the pull mostly waits on the network).
-    ledger_read = asyncio.create_task(ctx.ledger(), name="read the ledger")
+    ledger_read = asyncio.create_task(ctx.ledger_and_digest(), name="read the ledger")
     try:
         await _pull_to_apply(ctx, report, ledger_read, dry_run=dry_run, today=today)
     finally:
         if not ledger_read.done():
             ledger_read.cancel()
             await asyncio.wait([ledger_read])
-        elif not ledger_read.cancelled():
+        if not ledger_read.cancelled():
             ledger_read.exception()  # retrieved: an early return must not leave it "never retrieved"
 
 
 async def _pull_to_apply(
     ctx: SyncContext,
     report: RunReport,
-    ledger_read: asyncio.Task[dict[tuple[str, str], dict[str, Any]]],
+    ledger_read: asyncio.Task[tuple[dict[tuple[str, str], dict[str, Any]], str]],
     *,
     dry_run: bool,
     today: dt.date | None,
@@ -335,7 +340,7 @@ async def _pull_to_apply(
         wo_departments=await snapshot("whosoff", "department"),
         rejected=tuple(rejected),
     )
-    ledger = await ledger_read
+    ledger, digest = await ledger_read
     desired = merge(sources, ledger, rules_from(settings, today))
     del sources
     pulled.clear()  # merged: free the raw reads before planning and applying (peak memory at 100k)
@@ -352,7 +357,7 @@ async def _pull_to_apply(
     )
     status = "planned" if dry_run else ("held" if report.held else "applied")
     report.plan_id = await _store_plan(
-        ctx, report.run_id, ops, status, report.held, keep_ops=dry_run or bool(report.held)
+        ctx, report.run_id, ops, status, report.held, digest, keep_ops=dry_run or bool(report.held)
     )
     report.timings["plan"] = time.monotonic() - t
     log.info(
@@ -477,6 +482,7 @@ async def _store_plan(
     ops: list[Op],
     status: str,
     reason: str | None,
+    ledger_hash: str,
     *,
     keep_ops: bool,
 ) -> str:
@@ -485,7 +491,7 @@ async def _store_plan(
         run_id=run_id,
         created_at=utcnow(),
         plan_hash=plan_hash(ops),
-        ledger_hash=await ctx.ledger_digest(),
+        ledger_hash=ledger_hash,  # of the ledger the plan was made from (approval compares it)
         status=status,
         hold_reason=reason,
         summary=summarize(ops),

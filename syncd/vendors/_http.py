@@ -161,6 +161,7 @@ class Transport:
         ``retry_attempts`` attempts, and never past ``retry_deadline`` seconds overall.
         """
         s = self.settings
+        started = time.monotonic()
         try:
             async with asyncio.timeout(s.retry_deadline):
                 # The first attempt runs without the retry machinery: it is the common case, and
@@ -176,9 +177,11 @@ class Transport:
                         raise first.pop()
                     return await attempt_fn(n)
 
+                # the deadline counts from the first attempt, not from the hand-over
+                left = max(0.0, s.retry_deadline - (time.monotonic() - started))
                 retrying = AsyncRetrying(
                     retry=retry_if_exception_type(TransientError),
-                    stop=stop_after_attempt(s.retry_attempts) | stop_before_delay(s.retry_deadline),
+                    stop=stop_after_attempt(s.retry_attempts) | stop_before_delay(left),
                     wait=self._wait,
                     before_sleep=self._log_retry(method),
                     reraise=True,

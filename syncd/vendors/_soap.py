@@ -94,7 +94,7 @@ def fields_of(el: etree._Element, drop: frozenset[str] = frozenset()) -> dict[st
         name = names.get(tag)
         if name is None:
             name = _local(tag) if isinstance(tag, str) else ""
-            if len(names) < _NAMES_MAX:
+            if isinstance(tag, str) and len(tag) <= _TAG_MAX and len(names) < _NAMES_MAX:
                 names[tag] = name
         if not name or name in drop or len(child):
             continue
@@ -110,6 +110,8 @@ def fields_of(el: etree._Element, drop: frozenset[str] = frozenset()) -> dict[st
 #: full tag → local name, for the tags seen so far (bounded: a hostile response may invent tags)
 _NAMES: dict[str, str] = {}
 _NAMES_MAX = 4096
+#: longer tags are not cached (a hostile namespace URI may be megabytes long)
+_TAG_MAX = 256
 _TRUE = ("true", "1")
 
 
@@ -179,7 +181,7 @@ async def read_soap(
             kind = _FAULT
         else:
             kind = _OTHER
-        if len(kinds) < _NAMES_MAX:
+        if len(kinds) < _NAMES_MAX and isinstance(tag, str) and len(tag) <= _TAG_MAX:
             kinds[tag] = kind
         return kind
 

@@ -215,3 +215,25 @@ async def test_truncated_gzip_json_is_a_protocol_error(hostile_url: str, http: a
     )  # fmt: skip
     with pytest.raises(ProtocolError, match="truncated gzip stream"):
         await WhosOffClient(http, settings).get_users()
+
+
+async def test_long_hostile_tags_are_not_kept_in_the_name_cache() -> None:
+    """The reader caches tag → local name; a hostile namespace of megabytes must not be pinned."""
+    from syncd.vendors import _soap
+
+    namespace = "urn:" + "x" * 100_000
+    body = (
+        HEAD + ENV_OPEN + DEPTS_OPEN.replace("<DepartmentInfo>", "")
+        + f'<DepartmentInfo><DepartmentCode>D1</DepartmentCode><Junk xmlns="{namespace}">a</Junk>'
+        + "<Name>One</Name></DepartmentInfo>" + DEPTS_CLOSE.replace("</DepartmentInfo>", "", 1) + ENV_CLOSE
+    ).encode()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield body
+
+    result = await _soap.read_soap(
+        chunks(), vendor="infinityhr", method="GetDepartments",
+        record_tags=frozenset({"DepartmentInfo"}), on_record=_soap.fields_of,
+    )  # fmt: skip
+    assert result.records == [{"DepartmentCode": "D1", "Junk": "a", "Name": "One"}]
+    assert all(len(tag) <= 256 for tag in _soap._NAMES)
