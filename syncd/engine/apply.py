@@ -45,11 +45,12 @@ from syncd.vendors import Kind, WorkboxClient
 
 log = structlog.get_logger("syncd.engine.apply")
 
-#: outcomes are settled in batches: at most this many, or this often
+#: outcomes are settled in batches: at most this many, or this often (seconds).  A crash loses at
+#: most one batch of settles; those operations stay in flight and are re-driven idempotently.
 MAX_BATCH = 500
+FLUSH_SECONDS = 0.2
 #: operations per journal transaction for the levels journaled while others are applied
 JOURNAL_CHUNK = 250
-FLUSH_SECONDS = 0.05
 
 
 @dataclass
@@ -325,6 +326,7 @@ class Applier:
         settled: Mapping[int, tuple[str, str]] | None = None,
     ) -> ApplyResult:
         result = ApplyResult()
+        counters: dict[tuple[str, str, str], Any] = {}
         state: dict[int, str] = {seq: outcome for seq, (outcome, _) in (settled or {}).items()}
         why: dict[int, str] = {seq: error for seq, (_, error) in (settled or {}).items()}
         started = time.monotonic()
@@ -373,7 +375,12 @@ class Applier:
                     result.pending += 1
                 recorded = "pending" if outcome == "abort" else outcome
                 result.outcomes[(job.kind, job.action, recorded)] += 1
-                metrics.OPERATIONS.labels(job.kind, job.action, recorded).inc()
+                counter = counters.get((job.kind, job.action, recorded))
+                if counter is None:  # labels() locks and validates: once per kind, action and outcome
+                    counter = counters[(job.kind, job.action, recorded)] = metrics.OPERATIONS.labels(
+                        job.kind, job.action, recorded
+                    )
+                counter.inc()
                 settled = sum(result.outcomes.values())
                 if settled % 25 == 0 or settled == total:
                     self.progress.update("apply to WORKBOX", done=settled, total=total)
