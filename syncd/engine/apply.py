@@ -325,89 +325,140 @@ class Applier:
         total: int,
         settled: Mapping[int, tuple[str, str]] | None = None,
     ) -> ApplyResult:
+        """Send the jobs of ``levels`` with a pool of ``concurrency`` workers.
+
+        A job is sent as soon as every dependency it has in this drive has settled ``done`` (not when
+        its whole level has: no idle workers at level boundaries); a job with a dependency that did
+        not end ``done`` is skipped, and so are its own dependants.  Dependencies always sit in lower
+        levels, and levels are taken in order (each marked in flight first), so a dependency is known
+        before its dependants.  After a configuration-fatal answer nothing more is sent: the rest is
+        counted pending.
+        """
         result = ApplyResult()
         counters: dict[tuple[str, str, str], Any] = {}
         state: dict[int, str] = {seq: outcome for seq, (outcome, _) in (settled or {}).items()}
         why: dict[int, str] = {seq: error for seq, (_, error) in (settled or {}).items()}
         started = time.monotonic()
-        for level in levels:
-            try:
-                level_jobs = await jobs_of(level)
-            except Exception:  # the level could not be journaled: settle what was done, send no more
-                with contextlib.suppress(Exception):
-                    await self._flush_all()
-                raise
-            runnable: list[Job] = []
-            for job in level_jobs:
-                blocked = next((d for d in job.depends_on if state.get(d, "done") != "done"), None)
-                if result.aborted or blocked is None:
-                    runnable.append(job)
-                    continue
-                reason = f"depends on operation #{blocked}, which {state[blocked]}: {why.get(blocked, '')}"
-                self._settle(job, "skipped", error=reason.strip(": "))
-                state[job.seq], why[job.seq] = "was skipped", why.get(blocked, "")
-                result.skipped += 1
-                result.outcomes[(job.kind, job.action, "skipped")] += 1
-            if result.aborted:
-                result.pending += len(runnable)
-                result.outcomes.update((j.kind, j.action, "pending") for j in runnable)
-                continue
-            await self._mark_in_flight([j.op_id for j in runnable])
+        registered: set[int] = set()
+        waiting: dict[int, int] = {}  # seq -> dependencies not settled yet
+        dependants: dict[int, list[Job]] = collections.defaultdict(list)
+        level_left: Counter[int] = Counter()
+        ready: collections.deque[Job] = collections.deque()
+        wake = asyncio.Event()
+        loaded = False
 
-            async def run(job: Job) -> None:
-                if result.aborted:
-                    result.pending += 1
-                    result.outcomes[(job.kind, job.action, "pending")] += 1
-                    state[job.seq] = "was not sent"
-                    return
-                self._raise_flush_error()  # fenced out or database lost: send nothing more
-                outcome, code, message = await self._execute(job)
-                state[job.seq] = {"done": "done", "failed": "failed"}.get(outcome, "is pending")
-                why[job.seq] = f"{code or ''} {message}".strip()
-                if outcome == "abort":
-                    result.aborted = message
-                    result.pending += 1
-                elif outcome == "done":
-                    result.done[(job.kind, job.action)] += 1
-                elif outcome == "failed":
-                    result.failed.append(Failure(job.seq, job.kind, job.key, job.action, code, message))
+        def release(job: Job) -> None:
+            """Every dependency of ``job`` has settled: queue it, or skip it."""
+            blocked = next((d for d in job.depends_on if state.get(d, "done") != "done"), None)
+            if blocked is None or result.aborted:  # after an abort, run() counts it pending
+                ready.append(job)
+                wake.set()
+                return
+            reason = f"depends on operation #{blocked}, which {state[blocked]}: {why.get(blocked, '')}"
+            self._settle(job, "skipped", error=reason.strip(": "))
+            state[job.seq], why[job.seq] = "was skipped", why.get(blocked, "")
+            result.skipped += 1
+            result.outcomes[(job.kind, job.action, "skipped")] += 1
+            finished(job)
+
+        def finished(job: Job) -> None:
+            for dependant in dependants.pop(job.seq, ()):
+                waiting[dependant.seq] -= 1
+                if waiting[dependant.seq] == 0:
+                    del waiting[dependant.seq]
+                    release(dependant)
+            level_left[job.level] -= 1
+            if level_left[job.level] == 0:
+                log.info(
+                    "apply.progress",
+                    level=job.level,
+                    done=result.total_done,
+                    failed=len(result.failed),
+                    skipped=result.skipped,
+                    pending=result.pending,
+                    total=total,
+                    seconds=round(time.monotonic() - started, 2),
+                )
+            if loaded and not level_left.total():
+                wake.set()  # everything settled: idle workers may leave
+
+        def register(jobs: list[Job]) -> None:
+            for job in jobs:  # every job first: a level's jobs never depend on each other
+                registered.add(job.seq)
+                level_left[job.level] += 1
+            for job in jobs:
+                deps = [d for d in job.depends_on if d in registered and d not in state]
+                if deps:
+                    waiting[job.seq] = len(deps)
+                    for dep in deps:
+                        dependants[dep].append(job)
                 else:
-                    result.pending += 1
-                recorded = "pending" if outcome == "abort" else outcome
-                result.outcomes[(job.kind, job.action, recorded)] += 1
-                counter = counters.get((job.kind, job.action, recorded))
-                if counter is None:  # labels() locks and validates: once per kind, action and outcome
-                    counter = counters[(job.kind, job.action, recorded)] = metrics.OPERATIONS.labels(
-                        job.kind, job.action, recorded
-                    )
-                counter.inc()
-                settled = sum(result.outcomes.values())
-                if settled % 25 == 0 or settled == total:
-                    self.progress.update("apply to WORKBOX", done=settled, total=total)
+                    release(job)
 
-            # a pool of `concurrency` workers, not one task per operation (96k tasks at 100k employees)
-            queue = collections.deque(runnable)
+        async def run(job: Job) -> None:
+            if result.aborted:
+                result.pending += 1
+                result.outcomes[(job.kind, job.action, "pending")] += 1
+                state[job.seq] = "was not sent"
+                return
+            self._raise_flush_error()  # fenced out or database lost: send nothing more
+            outcome, code, message = await self._execute(job)
+            state[job.seq] = {"done": "done", "failed": "failed"}.get(outcome, "is pending")
+            why[job.seq] = f"{code or ''} {message}".strip()
+            if outcome == "abort":
+                result.aborted = message
+                result.pending += 1
+            elif outcome == "done":
+                result.done[(job.kind, job.action)] += 1
+            elif outcome == "failed":
+                result.failed.append(Failure(job.seq, job.kind, job.key, job.action, code, message))
+            else:
+                result.pending += 1
+            recorded = "pending" if outcome == "abort" else outcome
+            result.outcomes[(job.kind, job.action, recorded)] += 1
+            counter = counters.get((job.kind, job.action, recorded))
+            if counter is None:  # labels() locks and validates: once per kind, action and outcome
+                counter = counters[(job.kind, job.action, recorded)] = metrics.OPERATIONS.labels(
+                    job.kind, job.action, recorded
+                )
+            counter.inc()
+            done = sum(result.outcomes.values())
+            if done % 25 == 0 or done == total:
+                self.progress.update("apply to WORKBOX", done=done, total=total)
 
-            async def worker(queue: collections.deque[Job] = queue) -> None:
-                while queue:
-                    await run(queue.popleft())
-
+        async def load() -> None:
+            nonlocal loaded
             try:
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(min(self.concurrency, len(queue))):
-                        group.create_task(worker())
-            except BaseExceptionGroup as failed:  # the first error, as itself (a SyncdError mostly)
-                raise failed.exceptions[0] from None
-            log.info(
-                "apply.progress",
-                level=level,
-                done=result.total_done,
-                failed=len(result.failed),
-                skipped=result.skipped,
-                pending=result.pending,
-                total=total,
-                seconds=round(time.monotonic() - started, 2),
-            )
+                for level in levels:
+                    jobs = await jobs_of(level)
+                    await self._mark_in_flight([j.op_id for j in jobs])
+                    register(jobs)
+            finally:
+                loaded = True
+                wake.set()
+
+        # a pool of `concurrency` workers, not one task per operation (96k tasks at 100k employees)
+        async def worker() -> None:
+            while True:
+                if ready:
+                    job = ready.popleft()
+                    await run(job)
+                    finished(job)
+                elif loaded and not level_left.total():
+                    return
+                else:
+                    wake.clear()
+                    await wake.wait()
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(load())
+                for _ in range(self.concurrency):
+                    group.create_task(worker())
+        except BaseExceptionGroup as failed:  # the first error, as itself (a SyncdError mostly)
+            with contextlib.suppress(Exception):  # settle what was done (unless that is what failed)
+                await self._flush_all()
+            raise failed.exceptions[0] from None
         await self._flush_all()
         self.progress.close("apply to WORKBOX")
         return result
@@ -472,7 +523,7 @@ class Applier:
             for i in range(0, len(ids), 1000):
                 await db.execute(
                     sa.update(Operation)
-                    .where(Operation.id.in_(ids[i : i + 1000]))
+                    .where(Operation.id.in_(ids[i : i + 1000]), Operation.state.in_(("pending", "in_flight")))
                     .values(state="in_flight", updated_at=utcnow(), sent_at=utcnow())
                 )
 
@@ -565,6 +616,10 @@ async def _write_outcomes(db: AsyncSession, batch: list[_Outcome]) -> None:
             for o in batch
         ],
     )
+    never_sent = [{"b_id": o.job.op_id} for o in batch if o.state == "skipped"]
+    if never_sent:  # marked in flight with its level, then skipped: it was never sent
+        unsent = sa.update(ops).where(ops.c.id == sa.bindparam("b_id")).values(sent_at=None)
+        await db.execute(unsent, never_sent)
     latest: dict[tuple[str, str], _Outcome] = {}
     for o in batch:  # the last outcome per object wins (a rotation's two steps may share a batch)
         if o.state == "done":

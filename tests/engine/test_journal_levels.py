@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -99,3 +100,59 @@ async def test_recovery_skips_the_dependants_of_a_failed_operation(world: World)
         row = await db.get(Operation, jobs[1].op_id)
     assert row is not None and row.state == "skipped"
     assert "failed" in (row.last_error or "") and "E900" in (row.last_error or "")
+
+
+def _dept(key: str, parent: str = "#", seq: int = 0, level: int = 0, deps: list[int] | None = None) -> Op:
+    op = Op("dept", key, "create", {"name": key, "sortOrd": "0", "uprDeptExternalKey": parent})
+    op.seq, op.level, op.depends_on = seq, level, deps or []
+    return op
+
+
+async def _new_run(world: World) -> int:
+    async with world.ctx.sessions.begin() as db:
+        run = SyncRun(trigger="test", started_at=utcnow(), result="running", holder="test")
+        db.add(run)
+        await db.flush()
+        return run.id
+
+
+async def test_an_operation_is_sent_once_its_own_dependencies_are_done(world: World) -> None:
+    """Not when its whole level is: here the level-1 child is sent while an unrelated level-0
+    operation is still in flight (with level barriers this would wait forever)."""
+    applier = world.ctx.applier()
+    slow, parent = _dept("k-slow", seq=1), _dept("k-parent", seq=2)
+    child = _dept("k-child", "k-parent", seq=3, level=1, deps=[2])
+    child_sent = asyncio.Event()
+    real = applier._execute
+
+    async def execute(job: Any) -> Any:
+        if job.key == "k-slow":
+            await asyncio.wait_for(child_sent.wait(), 10)
+        outcome = await real(job)
+        if job.key == "k-child":
+            child_sent.set()
+        return outcome
+
+    applier._execute = execute  # type: ignore[method-assign]
+    result = await applier.journal_and_drive(await _new_run(world), "plan-deps", [slow, parent, child])
+    assert result.total_done == 3 and not result.failed
+    assert set(world.state()) == {("dept", "k-slow"), ("dept", "k-parent"), ("dept", "k-child")}
+
+
+async def test_a_failed_operation_skips_its_dependants_transitively_and_nothing_else(world: World) -> None:
+    applier = world.ctx.applier()
+    bad = _dept("k-bad", "k-does-not-exist", seq=1)  # WORKBOX refuses: unknown parent
+    good = _dept("k-good", seq=2)
+    child = _dept("k-bad-child", "k-bad", seq=3, level=1, deps=[1])
+    grandchild = _dept("k-bad-grandchild", "k-bad-child", seq=4, level=2, deps=[3])
+    other = _dept("k-good-child", "k-good", seq=5, level=2, deps=[2])
+    run_id = await _new_run(world)
+    result = await applier.journal_and_drive(run_id, "plan-skip", [bad, good, child, grandchild, other])
+    assert [f.key for f in result.failed] == ["k-bad"]
+    assert result.skipped == 2 and result.total_done == 2
+    assert set(world.state()) == {("dept", "k-good"), ("dept", "k-good-child")}
+    ops = {op.external_key: op for op in await _operations(world, run_id)}
+    assert ops["k-bad-child"].state == ops["k-bad-grandchild"].state == "skipped"
+    assert ops["k-bad-child"].sent_at is None and ops["k-bad-grandchild"].sent_at is None
+    assert "#1" in (ops["k-bad-child"].last_error or "")
+    assert "#3" in (ops["k-bad-grandchild"].last_error or "")
