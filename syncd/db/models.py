@@ -215,7 +215,8 @@ class Operation(Base):
     body: Mapped[dict[str, Any] | None]
     body_hash: Mapped[str | None] = mapped_column(sa.String(64))
     depends_on: Mapped[list[Any]] = mapped_column(default=list)
-    #: ``pending`` | ``in_flight`` | ``done`` | ``failed`` | ``skipped``
+    #: ``pending`` | ``done`` | ``failed`` | ``skipped`` (``in_flight``: written by earlier versions,
+    #: read as ``pending``)
     state: Mapped[str] = mapped_column(sa.String(12))
     attempts: Mapped[int] = mapped_column(default=0)
     error_code: Mapped[str | None] = mapped_column(sa.String(48))

@@ -1,8 +1,12 @@
 """Operations → WORKBOX, journaled.
 
-Every operation is written to the journal (``operations``, state ``pending``) before anything is
-sent, marked ``in_flight`` when its level starts, and settled after: the ledger changes in the same
-transaction that settles the operation, so the ledger never claims something WORKBOX was not told.
+Every operation is written to the journal (``operations``, state ``pending``) before it is sent,
+and settled after (``done`` / ``failed`` / ``skipped``, ``sent_at`` = when its first answer was
+recorded): the ledger changes in the same transaction that settles the operation, so the ledger never
+claims something WORKBOX was not told.  An unsettled operation may or may not have reached WORKBOX;
+recovery re-drives it either way.  (``in_flight``, which journals written by earlier versions may
+hold, is treated like ``pending``: there is no separate "about to send" write any more, it cost a
+row update per operation and told nothing recovery could use.)
 
 Replays are idempotent, which is what makes a crash harmless: a create answered "already exists" is
 followed by an update with the journaled body; an update answered "not found" becomes a create; a
@@ -330,9 +334,8 @@ class Applier:
         A job is sent as soon as every dependency it has in this drive has settled ``done`` (not when
         its whole level has: no idle workers at level boundaries); a job with a dependency that did
         not end ``done`` is skipped, and so are its own dependants.  Dependencies always sit in lower
-        levels, and levels are taken in order (each marked in flight first), so a dependency is known
-        before its dependants.  After a configuration-fatal answer nothing more is sent: the rest is
-        counted pending.
+        levels, and levels are taken in order, so a dependency is known before its dependants.  After
+        a configuration-fatal answer nothing more is sent: the rest is counted pending.
         """
         result = ApplyResult()
         counters: dict[tuple[str, str, str], Any] = {}
@@ -430,9 +433,7 @@ class Applier:
             nonlocal loaded
             try:
                 for level in levels:
-                    jobs = await jobs_of(level)
-                    await self._mark_in_flight([j.op_id for j in jobs])
-                    register(jobs)
+                    register(await jobs_of(level))
             finally:
                 loaded = True
                 wake.set()
@@ -515,18 +516,6 @@ class Applier:
         if current is None:
             raise FencedOut(self.fencing_token)
 
-    async def _mark_in_flight(self, ids: list[int]) -> None:
-        if not ids:
-            return
-        async with self._write, self.sessions.begin() as db:
-            await self._check_fence(db)
-            for i in range(0, len(ids), 1000):
-                await db.execute(
-                    sa.update(Operation)
-                    .where(Operation.id.in_(ids[i : i + 1000]), Operation.state.in_(("pending", "in_flight")))
-                    .values(state="in_flight", updated_at=utcnow(), sent_at=utcnow())
-                )
-
     def _settle(self, job: Job, outcome: str, *, error: str | None = None, code: str | None = None) -> None:
         """Record an outcome; it reaches the database with the next batch (see :meth:`_flush`)."""
         self._batch.append(_Outcome(job, outcome, error, code, utcnow()))
@@ -562,7 +551,7 @@ class Applier:
         """Settle the outcomes gathered so far in ONE transaction: journal states, then the ledger.
 
         Dependants need only the in-memory outcome, so nobody waits for this.  An outcome not yet
-        flushed when the process dies leaves its operation ``in_flight``; the next start re-drives it
+        flushed when the process dies leaves its operation unsettled; the next start re-drives it
         idempotently, so batching costs nothing in safety and saves a transaction per operation.
         """
         async with self._write:
@@ -602,6 +591,7 @@ async def _write_outcomes(db: AsyncSession, batch: list[_Outcome]) -> None:
             attempts=ops.c.attempts + sa.bindparam("b_inc"),
             updated_at=sa.bindparam("b_at"),
             settled_at=sa.bindparam("b_settled"),
+            sent_at=sa.func.coalesce(ops.c.sent_at, sa.bindparam("b_sent")),
         ),
         [
             {
@@ -612,14 +602,11 @@ async def _write_outcomes(db: AsyncSession, batch: list[_Outcome]) -> None:
                 "b_inc": 0 if o.state == "skipped" else 1,
                 "b_at": o.at,
                 "b_settled": o.at if o.state in ("done", "failed", "skipped") else None,
+                "b_sent": None if o.state == "skipped" else o.at,
             }
             for o in batch
         ],
     )
-    never_sent = [{"b_id": o.job.op_id} for o in batch if o.state == "skipped"]
-    if never_sent:  # marked in flight with its level, then skipped: it was never sent
-        unsent = sa.update(ops).where(ops.c.id == sa.bindparam("b_id")).values(sent_at=None)
-        await db.execute(unsent, never_sent)
     latest: dict[tuple[str, str], _Outcome] = {}
     for o in batch:  # the last outcome per object wins (a rotation's two steps may share a batch)
         if o.state == "done":
