@@ -322,7 +322,18 @@ def machine(dbs: list[str]) -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "postgresql": postgres_version() if "postgres" in dbs else None,
         "platform": platform.platform(),
+        "sandbox_loop": sandbox_loop(),
     }
+
+
+def sandbox_loop() -> str:
+    """The event loop ``bench.sandbox_proc`` will run on (see its ``--loop``)."""
+    import importlib.util
+
+    wanted = os.environ.get("SYNCD_BENCH_SANDBOX_LOOP", "auto")
+    if wanted == "asyncio" or (wanted == "auto" and importlib.util.find_spec("uvloop") is None):
+        return "asyncio"
+    return "uvloop"
 
 
 def write_markdown(path: Path, data: dict[str, Any]) -> None:
@@ -339,7 +350,8 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         "test runs, which may have been competing during this run (load averages per leg below): "
         "treat small differences as noise.  WORKBOX latency 20 ms (sandbox fault), "
         "workbox.max_concurrency 16, requests_per_second 100000, InfinityHR page size 1000, "
-        "WhosOff overlap 0.6, N/50 departments.",
+        "WhosOff overlap 0.6, N/50 departments.  The sandbox process runs on "
+        f"{m.get('sandbox_loop', 'asyncio')}; syncd on the standard asyncio loop.",
         "",
         "## Targets",
         "",
