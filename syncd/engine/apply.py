@@ -146,7 +146,7 @@ class Applier:
     # ---------------------------------------------------------------------------------- journal
 
     async def journal(self, run_id: int, plan_id: str, ops: Sequence[Op]) -> list[Job]:
-        """Write every operation as ``pending`` in one transaction, before any is sent."""
+        """Write ``ops`` as ``pending`` in one transaction (before any of them is sent); their jobs."""
         now = utcnow()
         hashes = [body_hash(op.body) if op.body is not None else None for op in ops]
         rows = [
@@ -248,12 +248,13 @@ class Applier:
         return out
 
     async def journal_and_drive(self, run_id: int, plan_id: str, ops: Sequence[Op]) -> ApplyResult:
-        """Journal and apply a plan, level by level.
+        """Journal a plan level by level, and apply it.
 
         The first level is journaled (one transaction) before anything is sent; every later level is
         journaled in the background, in short transactions, while the levels before it are applied,
-        and a level starts only once it is journaled.  So no operation is ever sent unjournaled, and
-        the pushes do not wait for a journal of the whole plan (~2.5 s at 100k operations).  A crash
+        and no operation of a level is sent before the whole level is journaled.  So no operation is
+        ever sent unjournaled, and the pushes do not wait for a journal of the whole plan (~2.5 s at
+        100k operations).  A crash
         meanwhile leaves a journal that ends at a level boundary or inside the level being written:
         recovery re-drives what is journaled (its dependencies are in lower levels, so journaled too)
         and the next plan covers the rest.
@@ -309,7 +310,7 @@ class Applier:
     async def drive(
         self, jobs: Sequence[Job], *, settled: Mapping[int, tuple[str, str]] | None = None
     ) -> ApplyResult:
-        """Apply ``jobs`` (one run's operations, journaled) level by level; concurrent within a level.
+        """Apply ``jobs`` (one run's operations, journaled): each as soon as its dependencies are done.
 
         ``settled``: seq → (outcome, error) of dependencies settled earlier and not among ``jobs``.
         """
