@@ -1,6 +1,6 @@
 """Sandbox scale benchmark: generate 100,000 employees and read them all with paged GetEmployeesAll.
 
-Not a test. Run: ``.venv/bin/python bench/bench_sandbox.py [--employees N] [--page-size N]``.
+Not a test. Run: ``.venv/bin/python -m bench.bench_sandbox [--employees N] [--page-size N]``.
 The client side is plain aiohttp + lxml built here (not syncd's client). Prints generation time,
 full-read time, rows/s and the process's peak RSS (server and client share this process).
 """
@@ -16,19 +16,10 @@ import time
 import aiohttp
 from lxml import etree
 
+from bench.baseline import IHR_NS, envelope
 from syncd.sandbox import SandboxOptions, generate_company, run_sandbox
 
-SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-IHR_NS = "http://www.infinityhr.com/webservices/"
 NS = {"i": IHR_NS}
-
-
-def envelope(method: str, fields: dict[str, str]) -> bytes:
-    inner = "".join(f"<{k}>{v}</{k}>" for k, v in fields.items())
-    return (
-        f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP_NS}"><soap:Body>'
-        f'<{method} xmlns="{IHR_NS}"><request>{inner}</request></{method}></soap:Body></soap:Envelope>'
-    ).encode()
 
 
 def headers(method: str) -> dict[str, str]:

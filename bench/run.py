@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.control import REPO, SandboxProcess
+from bench.sandbox_proc import loop_of
 
 POSTGRES_URL = os.environ.get("SYNCD_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 LATENCY_S = 0.020
@@ -322,18 +323,8 @@ def machine(dbs: list[str]) -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "postgresql": postgres_version() if "postgres" in dbs else None,
         "platform": platform.platform(),
-        "sandbox_loop": sandbox_loop(),
+        "sandbox_loop": loop_of(),
     }
-
-
-def sandbox_loop() -> str:
-    """The event loop ``bench.sandbox_proc`` will run on (see its ``--loop``)."""
-    import importlib.util
-
-    wanted = os.environ.get("SYNCD_BENCH_SANDBOX_LOOP", "auto")
-    if wanted == "asyncio" or (wanted == "auto" and importlib.util.find_spec("uvloop") is None):
-        return "asyncio"
-    return "uvloop"
 
 
 def write_markdown(path: Path, data: dict[str, Any]) -> None:

@@ -10,11 +10,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import os
 import sys
 
 from syncd.sandbox import SandboxOptions
 from syncd.sandbox.server import serve
+
+
+def loop_of(wanted: str | None = None) -> str:
+    """The event loop the sandbox process runs on for ``--loop wanted`` (default: the environment's
+    ``SYNCD_BENCH_SANDBOX_LOOP``, else ``auto``: uvloop when installed)."""
+    wanted = wanted or os.environ.get("SYNCD_BENCH_SANDBOX_LOOP", "auto")
+    if wanted == "asyncio" or (wanted == "auto" and importlib.util.find_spec("uvloop") is None):
+        return "asyncio"
+    return "uvloop"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,14 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         help="event loop of the sandbox process (auto: uvloop when installed)",
     )
     args = ap.parse_args(argv)
-    if args.loop != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if args.loop == "uvloop":
-                raise
-        else:
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    if loop_of(args.loop) == "uvloop":
+        import uvloop  # raises if --loop uvloop was asked and it is not installed
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     options = SandboxOptions(
         employees=args.employees,
         seed=args.seed,
