@@ -29,7 +29,8 @@ import structlog
 from bench.control import REPO, Control
 from bench.rss import MB, RssSampler, ru_maxrss_bytes
 from syncd.config import Settings
-from syncd.engine.run import SyncContext, run_cycle
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
 
 STAGES = ("recover", "pull", "stage", "merge", "plan", "apply")
 LATENCY_MS = 20.0

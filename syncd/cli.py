@@ -20,15 +20,16 @@ import structlog
 from syncd import __version__
 from syncd import report as report_mod
 from syncd.config import Settings, load_settings
-from syncd.engine import history
-from syncd.engine.run import RunReport, SyncContext, approve, request_approval, run_cycle
+from syncd.db import history
+from syncd.engine.approval import approve, request_approval
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError, UsageError
 from syncd.logging import configure_logging, terminal_console
 from syncd.service.daemon import run_daemon
 from syncd.service.health import healthcheck as healthcheck_probe
 from syncd.service.lease import LeaderLease, hold_lease
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_HELD = 0, 1, 2, 3  # documented in README "Exit codes"
+from syncd.states import ExitCode
 
 log = structlog.get_logger("syncd.cli")
 
@@ -141,9 +142,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for file, key, reason in exc.problems:
             print(f"{file}: {key}: {reason}" if key else f"{file}: {reason}", file=sys.stderr)  # noqa: T201
         print(f"syncd: {len(exc.problems)} configuration problem(s)", file=sys.stderr)  # noqa: T201
-        return EXIT_USAGE
+        return ExitCode.USAGE
     print(render_toml(settings.masked()))  # noqa: T201
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def render_toml(data: dict[str, dict[str, Any]]) -> str:
@@ -184,11 +185,7 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{current or 'base (empty)'} ({state})")  # noqa: T201
     finally:
         await engine.dispose()
-    return EXIT_OK
-
-
-def _exit_code(report: RunReport) -> int:
-    return report.exit_code
+    return ExitCode.OK
 
 
 async def _once(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
@@ -206,7 +203,7 @@ async def _once(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
     if dry_run:
         report_mod.print_plan(report, out)
     report_mod.print_run(report, out)
-    return _exit_code(report)
+    return report.exit_code
 
 
 def _lease(settings: Settings, ctx: SyncContext) -> AbstractAsyncContextManager[LeaderLease]:
@@ -226,7 +223,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _healthcheck(args: argparse.Namespace, settings: Settings | None) -> int:
     ok, line = await healthcheck_probe(settings, args.url)
     print(line, file=sys.stdout if ok else sys.stderr)
-    return EXIT_OK if ok else EXIT_FAILED
+    return ExitCode.OK if ok else ExitCode.FAILED
 
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
@@ -235,7 +232,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
         settings = None if args.url else load_settings(args.config)
     except ConfigError as exc:
         print(f"syncd: error: {exc}", file=sys.stderr)  # noqa: T201
-        return EXIT_FAILED
+        return ExitCode.FAILED
     return _run_async(_healthcheck, args, settings)
 
 
@@ -251,7 +248,7 @@ async def _plan(args: argparse.Namespace, settings: Settings) -> int:
             out.print(f"A sync would be held (exit 3). After review: syncd approve {report.plan_id}")
     if report.error and report.result not in ("dry-run", "stale"):
         print(f"syncd: error: {report.error}", file=sys.stderr)  # noqa: T201
-    return EXIT_FAILED if report.result in ("failed", "stale") else EXIT_OK
+    return ExitCode.FAILED if report.result in ("failed", "stale") else ExitCode.OK
 
 
 async def _approve(args: argparse.Namespace, settings: Settings) -> int:
@@ -270,9 +267,9 @@ async def _approve(args: argparse.Namespace, settings: Settings) -> int:
                 "applies it at the start of its next cycle; `syncd runs` shows the result"
             )
             print(note)  # noqa: T201
-            return EXIT_OK
+            return ExitCode.OK
     report_mod.print_run(report, report_mod.console())
-    return _exit_code(report)
+    return report.exit_code
 
 
 async def _runs(args: argparse.Namespace, settings: Settings) -> int:
@@ -280,14 +277,14 @@ async def _runs(args: argparse.Namespace, settings: Settings) -> int:
         rows = await history.recent_runs(ctx.sessions, args.limit)
         held = await history.held_plans(ctx.sessions)
     report_mod.print_runs(rows, held, report_mod.console())
-    return EXIT_OK
+    return ExitCode.OK
 
 
 async def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
     async with SyncContext.open(settings) as ctx:
         rows = await history.quarantine(ctx.sessions)
     report_mod.print_quarantine(rows, report_mod.console())
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -368,4 +365,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             message = f"syncd: unexpected error: {type(exc).__name__}: {first} (--debug shows the traceback)"
         print(message, file=sys.stderr)  # noqa: T201
-        return EXIT_FAILED
+        return ExitCode.FAILED

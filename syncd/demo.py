@@ -14,7 +14,8 @@ from rich.console import Console
 
 from syncd import report
 from syncd.config import Settings
-from syncd.engine.run import SyncContext, run_cycle
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 
 

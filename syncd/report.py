@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from syncd.engine.plan import Op
-from syncd.engine.run import RunReport
+from syncd.engine.run_report import RunReport
 
 MAX_OPS_SHOWN = 200
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncd.engine.run import SyncContext, run_cycle
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
 from syncd.logging import configure_logging
 from syncd.sandbox import Faults, SandboxOptions, run_sandbox
 
@@ -123,7 +124,7 @@ async def fault_campaign(
                                 report = await run_cycle(ctx)
                             r.exits.append(report.exit_code)
                             wb = workbox_state(sb)
-                            if wb == oracle(sb) and await ctx.ledger() == wb:
+                            if wb == oracle(sb) and (await ctx.ledger_and_digest())[0] == wb:
                                 r.cycles, r.exact = cycle, True
                                 break
                         out.append(r)

@@ -33,7 +33,8 @@ from typing import Any
 
 from aiohttp import web
 
-from syncd.engine.run import SyncContext, run_cycle
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 from syncd.sandbox.data import Department, WhosOffUser
 

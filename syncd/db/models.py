@@ -165,7 +165,7 @@ class SyncRun(Base):
     trigger: Mapped[str] = mapped_column(sa.String(16))
     started_at: Mapped[dt.datetime] = mapped_column(index=True)
     finished_at: Mapped[dt.datetime | None]
-    #: ``running`` | ``success`` | ``failed`` | ``held`` | ``stale`` | ``dry-run``
+    #: :class:`syncd.states.RunResult`
     result: Mapped[str] = mapped_column(sa.String(16), index=True)
     #: counts per kind/action/result, source sizes, quarantine size
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
@@ -186,8 +186,7 @@ class Plan(Base):
     plan_hash: Mapped[str] = mapped_column(sa.String(64))
     #: SHA-256 over the ledger the plan was made from (approval refuses if it changed)
     ledger_hash: Mapped[str] = mapped_column(sa.String(64))
-    #: ``planned`` | ``applied`` | ``held`` | ``queued`` (approval waiting for the leader) | ``approved``
-    #: | ``refused`` (the ledger changed before the approval could apply)
+    #: :class:`syncd.states.PlanStatus` (``refused``: the ledger changed before the approval could apply)
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     hold_reason: Mapped[str | None] = mapped_column(sa.Text)
     summary: Mapped[dict[str, Any]]
@@ -215,8 +214,7 @@ class Operation(Base):
     body: Mapped[dict[str, Any] | None]
     body_hash: Mapped[str | None] = mapped_column(sa.String(64))
     depends_on: Mapped[list[Any]] = mapped_column(default=list)
-    #: ``pending`` | ``done`` | ``failed`` | ``skipped`` (``in_flight``: written by earlier versions,
-    #: read as ``pending``)
+    #: :class:`syncd.states.OpState`: ``pending`` until settled, then ``done`` | ``failed`` | ``skipped``
     state: Mapped[str] = mapped_column(sa.String(12))
     attempts: Mapped[int] = mapped_column(default=0)
     error_code: Mapped[str | None] = mapped_column(sa.String(48))

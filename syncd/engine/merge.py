@@ -9,35 +9,33 @@ Rules (README "Mapping rules" documents them for operators):
   (case-insensitive).  Disabled users (``status_id`` 0) are ignored.  WhosOff fills phones the
   employee lacks (``sync.phone_precedence = "whosoff"`` makes WhosOff win).  Unjoined users become
   members ``wo-<user_id>`` only with ``sync.include_whosoff_only``.
-* Departments: key = ``DepartmentCode``, parent = ``ParentDepartmentCode`` (``#`` at the top).  An
-  inactive department stays while it has members or kept child departments.
+* Departments: the tree rules are in :mod:`syncd.engine.departments`.
 * Grades and positions: one per distinct name used by a member, key derived from the name.
-* A record that fails validation is rejected with a specific reason.  A rejected record never causes
-  a delete: whatever the ledger holds for its key stays as it is ("frozen").
+* A record that fails validation (:mod:`syncd.engine.validate`) is rejected with a specific reason.
+  A rejected record never causes a delete: whatever the ledger holds for its key stays as it is ("frozen").
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from syncd.engine import keys
-
-Body = dict[str, Any]
-Payload = Mapping[str, Any]
-KINDS = ("job-grade", "job-position", "dept", "user")
-
-#: WORKBOX field limits (contract §3.2)
-LIMITS = {"name": 100, "emailAddr": 100, "telNo": 30, "cphNo": 100, "dept_name": 100, "grade": 100}
-EMAIL_RE = re.compile(
-    r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
+from syncd.engine.departments import department_body, kept_departments, valid_departments
+from syncd.engine.validate import (
+    LIMITS,
+    Body,
+    Payload,
+    Reject,
+    clean,
+    member_problem,
+    name_parts_problem,
+    usable,
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+KINDS = ("job-grade", "job-position", "dept", "user")
 MEMBER_STATUSES = ("Active", "Leave")
 
 
@@ -53,18 +51,6 @@ class Rules:
     grade_order: tuple[str, ...] = ()
     position_order: tuple[str, ...] = ()
     dept_sort_order: str = "0"
-
-
-@dataclass(frozen=True)
-class Reject:
-    """A source record that failed validation."""
-
-    source: str
-    kind: str
-    record_id: str | None
-    reason_code: str
-    reason: str
-    payload: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -85,13 +71,6 @@ class Desired:
     rejects: list[Reject]
     #: (kind, key) kept at the ledger's body because its source record was rejected
     frozen: set[tuple[str, str]]
-
-
-def _clean(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = unicodedata.normalize("NFC", str(value)).strip()
-    return text or None
 
 
 class _Merger:
@@ -121,90 +100,12 @@ class _Merger:
             self.frozen.add((kind, key))
             self.out[kind][key] = dict(body)
 
-    # ---------------------------------------------------------------------------- departments
-
     def departments(self) -> dict[str, Payload]:
         """Valid departments by code (cycles, unknown parents and bad names rejected)."""
-        ok: dict[str, Payload] = {}
-        for code, dept in sorted(self.src.departments.items()):
-            name = _clean(dept.get("name"))
-            if not name:
-                self.reject("infinityhr", "department", code, "missing_name", "department has no Name", dept)
-            elif len(name) > LIMITS["dept_name"]:
-                self.reject(
-                    "infinityhr",
-                    "department",
-                    code,
-                    "field_too_long",
-                    f"Name is {len(name)} characters (WORKBOX allows {LIMITS['dept_name']})",
-                    dept,
-                )
-            elif _CONTROL.search(name):
-                self.reject(
-                    "infinityhr",
-                    "department",
-                    code,
-                    "invalid_characters",
-                    "Name contains control or invisible characters",
-                    dept,
-                )
-            else:
-                ok[code] = dept
-        # unknown parents and cycles; a department under a rejected one is rejected too
-        status: dict[str, bool] = {}
-        for code in sorted(ok):
-            chain: list[str] = []
-            cur: str | None = code
-            good = True
-            while cur is not None and cur not in status:
-                if cur in chain:
-                    cycle = chain[chain.index(cur) :]
-                    text = " → ".join([*cycle, cur])
-                    for member in cycle:
-                        status[member] = False
-                        self.reject(
-                            "infinityhr",
-                            "department",
-                            member,
-                            "department_cycle",
-                            f"parent chain forms a cycle: {text}",
-                            ok[member],
-                        )
-                    chain = chain[: chain.index(cur)]
-                    good = False
-                    break
-                chain.append(cur)
-                parent = _clean(ok[cur].get("parent_code"))
-                if parent is not None and parent not in ok:
-                    status[cur] = False
-                    known = parent in self.src.departments
-                    self.reject(
-                        "infinityhr",
-                        "department",
-                        cur,
-                        "parent_rejected" if known else "unknown_parent",
-                        f"parent department {parent!r} " + ("was rejected" if known else "does not exist"),
-                        ok[cur],
-                    )
-                    chain.pop()
-                    good = False
-                    break
-                cur = parent
-            if cur is not None and cur in status:
-                good = good and status[cur]
-            for member in reversed(chain):
-                status[member] = good
-                if not good:
-                    parent = _clean(ok[member].get("parent_code"))
-                    self.reject(
-                        "infinityhr",
-                        "department",
-                        member,
-                        "parent_rejected",
-                        f"parent department {parent!r} was rejected",
-                        ok[member],
-                    )
-        return {code: dept for code, dept in ok.items() if status.get(code)}
+        ok, rejects = valid_departments(self.src.departments)
+        for code, reason_code, reason, payload in rejects:
+            self.reject("infinityhr", "department", code, reason_code, reason, payload)
+        return ok
 
     # -------------------------------------------------------------------------------- members
 
@@ -215,17 +116,17 @@ class _Merger:
         for user in self.src.wo_users.values():
             if user.get("status_id") == 0:
                 continue
-            staff = _clean(user.get("staff_code"))
+            staff = clean(user.get("staff_code"))
             if staff:
                 wo_by_staff.setdefault(staff, user)
-            email = (_clean(user.get("email")) or "").lower()
+            email = (clean(user.get("email")) or "").lower()
             if email:
                 wo_by_email.setdefault(email, user)
         joined: set[str] = set()
         members: dict[str, tuple[Body, str, Payload]] = {}
         for eid, emp in sorted(self.src.employees.items()):
-            email = (_clean(emp.get("work_email")) or "").lower()
-            wo = wo_by_staff.get(_clean(emp.get("payroll_employee_id")) or "\0") or wo_by_email.get(email)
+            email = (clean(emp.get("work_email")) or "").lower()
+            wo = wo_by_staff.get(clean(emp.get("payroll_employee_id")) or "\0") or wo_by_email.get(email)
             if wo is not None:  # joined even when not a member: never a WhosOff-only member then
                 joined.add(str(wo.get("user_id")))
             if not self._is_member(eid, emp):
@@ -283,68 +184,18 @@ class _Merger:
         return " ".join(text.split())
 
     def _check(self, source: str, kind: str, rid: str, body: Body, payload: Payload) -> bool:
-        email = body.get("emailAddr") or ""
-        if not email:
-            self.reject(source, kind, rid, "missing_email", "no work e-mail address", payload)
-            return False
-        if not EMAIL_RE.fullmatch(email):
-            self.reject(
-                source,
-                kind,
-                rid,
-                "malformed_email",
-                f"work e-mail {email[:120]!r} is not a valid ASCII address",
-                payload,
-            )
-            return False
-        if not body.get("name"):
-            self.reject(source, kind, rid, "missing_name", "no name", payload)
-            return False
-        for fld in ("name", "emailAddr", "telNo", "cphNo"):
-            value = body.get(fld)
-            if value is not None and len(value) > LIMITS[fld]:
-                self.reject(
-                    source,
-                    kind,
-                    rid,
-                    "field_too_long",
-                    f"{fld} is {len(value)} characters (WORKBOX allows {LIMITS[fld]})",
-                    payload,
-                )
-                return False
-        for fld in ("name", "telNo", "cphNo", "_grade", "_position"):
-            value = body.get(fld)
-            if value is not None and _CONTROL.search(value):
-                self.reject(
-                    source,
-                    kind,
-                    rid,
-                    "invalid_characters",
-                    f"{fld.lstrip('_')} contains control or invisible characters",
-                    payload,
-                )
-                return False
-        for fld in ("_grade", "_position"):
-            value = body.get(fld)
-            if value is not None and len(value) > LIMITS["grade"]:
-                self.reject(
-                    source,
-                    kind,
-                    rid,
-                    "field_too_long",
-                    f"job {fld.lstrip('_')} is {len(value)} characters (WORKBOX allows 100)",
-                    payload,
-                )
-                return False
-        return True
+        problem = member_problem(body)
+        if problem is not None:
+            self.reject(source, kind, rid, *problem, payload)
+        return problem is None
 
     def _phones(self, emp: Payload, wo: Payload | None) -> tuple[str | None, str | None]:
-        ihr = (_clean(emp.get("work_phone")), _clean(emp.get("mobile_phone")))
+        ihr = (clean(emp.get("work_phone")), clean(emp.get("mobile_phone")))
         if wo is None:
             return ihr
         whos = (
-            _usable(wo.get("work_telephone"), LIMITS["telNo"]),
-            _usable(wo.get("mobile_telephone"), LIMITS["cphNo"]),
+            usable(wo.get("work_telephone"), LIMITS["telNo"]),
+            usable(wo.get("mobile_telephone"), LIMITS["cphNo"]),
         )
         first, second = (whos, ihr) if self.rules.phone_precedence == "whosoff" else (ihr, whos)
         return first[0] or second[0], first[1] or second[1]
@@ -352,34 +203,27 @@ class _Merger:
     def _member_body(
         self, eid: str, emp: Payload, wo: Payload | None, depts: Mapping[str, Payload]
     ) -> Body | None:
-        for part in ("first_name", "middle_name", "last_name", "preferred_name"):
-            if _CONTROL.search(str(emp.get(part) or "")):
-                self.reject(
-                    "infinityhr",
-                    "employee",
-                    eid,
-                    "invalid_characters",
-                    f"{part} contains control or invisible characters",
-                    emp,
-                )
-                return None
+        problem = name_parts_problem(emp)
+        if problem is not None:
+            self.reject("infinityhr", "employee", eid, *problem, emp)
+            return None
         tel, cph = self._phones(emp, wo)
         body: Body = {
             "name": self._name(
-                _clean(emp.get("first_name")),
-                _clean(emp.get("middle_name")),
-                _clean(emp.get("last_name")),
-                _clean(emp.get("preferred_name")),
+                clean(emp.get("first_name")),
+                clean(emp.get("middle_name")),
+                clean(emp.get("last_name")),
+                clean(emp.get("preferred_name")),
             ),
-            "emailAddr": (_clean(emp.get("work_email")) or "").lower(),
+            "emailAddr": (clean(emp.get("work_email")) or "").lower(),
             "telNo": tel,
             "cphNo": cph,
-            "_grade": _clean(emp.get("job_grade")),
-            "_position": _clean(emp.get("job_title")),
+            "_grade": clean(emp.get("job_grade")),
+            "_position": clean(emp.get("job_title")),
         }
         if not self._check("infinityhr", "employee", eid, body, emp):
             return None
-        dept = _clean(emp.get("department_code"))
+        dept = clean(emp.get("department_code"))
         if dept is None or dept not in depts:
             rejected = dept in self.src.departments or dept in self.rejected_depts
             code = (
@@ -400,14 +244,14 @@ class _Merger:
     def _whosoff_only_body(self, uid: str, user: Payload) -> Body | None:
         body: Body = {
             "name": self._name(
-                _clean(user.get("first_name")),
-                _clean(user.get("middle_name")),
-                _clean(user.get("last_name")),
+                clean(user.get("first_name")),
+                clean(user.get("middle_name")),
+                clean(user.get("last_name")),
                 None,
             ),
-            "emailAddr": (_clean(user.get("email")) or "").lower(),
-            "telNo": _clean(user.get("work_telephone")),
-            "cphNo": _clean(user.get("mobile_telephone")),
+            "emailAddr": (clean(user.get("email")) or "").lower(),
+            "telNo": clean(user.get("work_telephone")),
+            "cphNo": clean(user.get("mobile_telephone")),
             "_grade": None,
             "_position": None,
             "deptExternalKey": keys.source_key(self.rules.whosoff_only_department),
@@ -496,31 +340,11 @@ class _Merger:
 
     def _build_departments(self, depts: Mapping[str, Payload]) -> None:
         used = {u.get("deptExternalKey") for u in self.out["user"].values()}
-        children: dict[str | None, list[str]] = defaultdict(list)
-        for code, dept in depts.items():
-            children[_clean(dept.get("parent_code"))].append(code)
-        kept: set[str] = set()
-
-        def keep(code: str) -> bool:
-            keep_children = [keep(child) for child in sorted(children.get(code, ()))]
-            if depts[code].get("is_active", True) or keys.source_key(code) in used or any(keep_children):
-                kept.add(code)
-                return True
-            return False
-
-        for root in sorted(children.get(None, ())):
-            keep(root)
         dept_out = self.out["dept"]
-        for code in sorted(kept):
+        for code in sorted(kept_departments(depts, used)):
             key = keys.source_key(code)
-            if ("dept", key) in self.frozen:
-                continue
-            parent = _clean(depts[code].get("parent_code"))
-            dept_out[key] = {
-                "name": _clean(depts[code].get("name")),
-                "sortOrd": self.rules.dept_sort_order,
-                "uprDeptExternalKey": keys.source_key(parent) if parent else "#",
-            }
+            if ("dept", key) not in self.frozen:
+                dept_out[key] = department_body(depts[code], self.rules.dept_sort_order)
         wo_key = keys.source_key(self.rules.whosoff_only_department)
         if wo_key in used and wo_key not in dept_out:
             dept_out[wo_key] = {
@@ -545,12 +369,6 @@ class _Merger:
                 if ref and ref != "#" and ref not in self.out[kind] and (kind, ref) in self.ledger:
                     self.freeze(kind, ref)
                     pending.append(self.out[kind][ref])
-
-
-def _usable(value: Any, limit: int) -> str | None:
-    """A WhosOff value only fills a gap if it would pass validation; a bad one is ignored."""
-    text = _clean(value)
-    return text if text is not None and len(text) <= limit and not _CONTROL.search(text) else None
 
 
 def _order(name: str, order: tuple[str, ...]) -> int:

@@ -244,21 +244,3 @@ def summarize(ops: list[Op]) -> dict[str, dict[str, int]]:
     for (kind, action), n in sorted(counts.items()):
         out.setdefault(kind, {})[action] = n
     return out
-
-
-def hold_reason(
-    ops: list[Op], ledger_members: int, *, max_deletes: int, max_delete_ratio: float
-) -> str | None:
-    """Why this plan must wait for approval, or None.  Only member deletions count."""
-    deletes = sum(1 for op in ops if op.kind == "user" and op.action == "delete")
-    if deletes == 0:
-        return None
-    ratio = deletes / ledger_members if ledger_members else 1.0
-    if deletes > max_deletes:
-        return f"plan deletes {deletes} members, more than sync.max_deletes = {max_deletes}"
-    if ratio > max_delete_ratio:
-        return (
-            f"plan deletes {deletes} of {ledger_members} members ({ratio:.0%}), more than "
-            f"sync.max_delete_ratio = {max_delete_ratio:.0%}"
-        )
-    return None

@@ -1,4 +1,4 @@
-"""Pull both sources concurrently and write each trusted snapshot into its staging table.
+"""Write each trusted snapshot into its staging table; distrust an incomplete or shrunken read.
 
 A snapshot is written in one transaction per source kind, with a content hash per record so that
 unchanged records cost nothing downstream.  The completeness guard distrusts a read that failed
@@ -8,13 +8,9 @@ snapshot: that snapshot stays in force and the source is reported stale.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import dataclasses
 import datetime as dt
 import hashlib
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,36 +19,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syncd.db.models import SOURCE_TABLES, SourceState, utcnow
-from syncd.engine.merge import Reject
 from syncd.engine.plan import canonical
-from syncd.engine.progress import NULL_PROGRESS, Progress
-from syncd.errors import SyncdError
-from syncd.vendors import (
-    Department,
-    Employee,
-    InfinityHRClient,
-    InvalidRecord,
-    WhosOffClient,
-    WhosOffDepartment,
-    WhosOffUser,
-)
+from syncd.engine.pull import Payload, Pulled, SourceKind
 
 log = structlog.get_logger("syncd.engine.stage")
 
-Payload = dict[str, Any]
-SourceKind = tuple[str, str]
 #: the record kinds whose counts the completeness guard watches
 GUARDED = {("infinityhr", "employee"), ("infinityhr", "department"), ("whosoff", "user")}
-
-
-@dataclass
-class Pulled:
-    source: str
-    kind: str
-    records: dict[str, Payload] = field(default_factory=dict)
-    rejects: list[Reject] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
 
 
 @dataclass
@@ -65,159 +38,8 @@ class StageOutcome:
     written: dict[str, int] = field(default_factory=dict)
 
 
-# ----------------------------------------------------------------------------- normalisation
-
-
-def _iso(value: dt.date | dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-#: staged employee fields; ``last_modified`` is the vendor's bookkeeping, not directory data
-_EMPLOYEE_FIELDS = tuple(f.name for f in dataclasses.fields(Employee) if f.name != "last_modified")
-
-
-def employee_payload(e: Employee) -> Payload:
-    """The staged form of an employee.  SSN and PersonalEmail do not exist here (dropped at parse)."""
-    # a shallow dict (the values are immutable): dataclasses.asdict deep-copies, a third of a no-op pull
-    data = {name: getattr(e, name) for name in _EMPLOYEE_FIELDS}
-    data["hire_date"] = _iso(e.hire_date)
-    data["termination_date"] = _iso(e.termination_date)
-    return data
-
-
-def department_payload(d: Department) -> Payload:
-    return {"code": d.code, "name": d.name, "parent_code": d.parent_code, "is_active": d.is_active}
-
-
-def wo_user_payload(u: WhosOffUser) -> Payload:
-    return {
-        "user_id": str(u.user_id), "staff_code": u.staff_code, "first_name": u.first_name,
-        "middle_name": u.middle_name, "last_name": u.last_name, "email": u.email_contact,
-        "title": u.title, "department_id": u.department_id, "status_id": u.status_id,
-        "work_telephone": u.work_telephone, "mobile_telephone": u.mobile_telephone,
-        "employment_ended_date": _iso(u.employment_ended_date),
-    }  # fmt: skip
-
-
-def wo_department_payload(d: WhosOffDepartment) -> Payload:
-    return {"department_id": str(d.department_id), "name": d.name}
-
-
 def content_hash(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(payload).encode()).hexdigest()
-
-
-def _collect(
-    source: str, kind: str, items: list[tuple[str, Payload]], invalid: list[InvalidRecord]
-) -> Pulled:
-    """Records by id; an id that appears twice is rejected in every copy (which one is right is unknown)."""
-    out = Pulled(source, kind)
-    seen: dict[str, int] = {}
-    for rid, _ in items:
-        seen[rid] = seen.get(rid, 0) + 1
-    for rid, payload in items:
-        if seen[rid] > 1:
-            out.rejects.append(
-                Reject(
-                    source,
-                    kind,
-                    rid,
-                    "duplicate_id",
-                    f"id {rid!r} appears {seen[rid]} times in one read",
-                    payload,
-                )
-            )
-        else:
-            out.records[rid] = payload
-    for bad in invalid:
-        out.rejects.append(Reject(source, kind, bad.record_id, "unparseable", bad.reason, bad.payload))
-    return out
-
-
-# ------------------------------------------------------------------------------------- pulling
-
-
-async def _timed(source: str, kind: str, fn: Callable[[], Awaitable[Pulled]]) -> Pulled:
-    start = time.monotonic()
-    try:
-        pulled = await fn()
-    except (SyncdError, OSError, TimeoutError) as exc:
-        pulled = Pulled(source, kind, error=f"{type(exc).__name__}: {exc}")
-        log.warning("pull.failed", source=source, kind=kind, error=pulled.error)
-    pulled.seconds = time.monotonic() - start
-    if pulled.error is None:
-        log.info(
-            "pull.done",
-            source=source,
-            kind=kind,
-            records=len(pulled.records),
-            rejected=len(pulled.rejects),
-            seconds=round(pulled.seconds, 3),
-        )
-    return pulled
-
-
-async def pull_infinityhr_employees(client: InfinityHRClient, progress: Progress = NULL_PROGRESS) -> Pulled:
-    items: list[tuple[str, Payload]] = []
-    invalid: list[InvalidRecord] = []
-    task = "pull InfinityHR employees"
-    async with contextlib.aclosing(client.iter_employee_pages()) as pages:
-        async for page in pages:
-            items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
-            invalid.extend(page.invalid)
-            read = len(items) + len(invalid)
-            log.info(
-                "pull.progress",
-                source="infinityhr",
-                kind="employee",
-                page=page.page_number,
-                read=read,
-                total=page.total_count,
-            )
-            progress.update(task, done=read, total=page.total_count)
-    progress.close(task)
-    return _collect("infinityhr", "employee", items, invalid)
-
-
-async def pull_infinityhr_departments(client: InfinityHRClient) -> Pulled:
-    depts, invalid = await client.get_departments()
-    return _collect("infinityhr", "department", [(d.code, department_payload(d)) for d in depts], invalid)
-
-
-async def pull_whosoff_users(client: WhosOffClient) -> Pulled:
-    users, invalid = await client.get_users(status_id=99)
-    return _collect("whosoff", "user", [(str(u.user_id), wo_user_payload(u)) for u in users], invalid)
-
-
-async def pull_whosoff_departments(client: WhosOffClient) -> Pulled:
-    depts, invalid = await client.get_departments()
-    items = [(str(d.department_id), wo_department_payload(d)) for d in depts]
-    return _collect("whosoff", "department", items, invalid)
-
-
-async def pull_all(
-    ihr: InfinityHRClient, wo: WhosOffClient, progress: Progress = NULL_PROGRESS
-) -> dict[SourceKind, Pulled]:
-    """Both sources at once; departments and employees of InfinityHR one after the other (one session)."""
-
-    async def infinityhr() -> list[Pulled]:
-        depts = await _timed("infinityhr", "department", lambda: pull_infinityhr_departments(ihr))
-        emps = await _timed("infinityhr", "employee", lambda: pull_infinityhr_employees(ihr, progress))
-        return [depts, emps]
-
-    async def whosoff() -> list[Pulled]:
-        return list(
-            await asyncio.gather(
-                _timed("whosoff", "user", lambda: pull_whosoff_users(wo)),
-                _timed("whosoff", "department", lambda: pull_whosoff_departments(wo)),
-            )
-        )
-
-    results = await asyncio.gather(infinityhr(), whosoff())
-    return {(p.source, p.kind): p for group in results for p in group}
-
-
-# ------------------------------------------------------------------------------------- staging
 
 
 def _distrust(pulled: Pulled, state: SourceState | None, max_shrink: float) -> str | None:

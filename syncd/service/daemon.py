@@ -1,7 +1,7 @@
 """The daemon: scheduled sync cycles, credential keep-alive, the leader lease, health/metrics, signals.
 
 Start-up and shutdown are one :class:`contextlib.AsyncExitStack`: signal handlers, the
-:class:`~syncd.engine.run.SyncContext` (database engine, HTTP session, vendor clients), the leader
+:class:`~syncd.engine.context.SyncContext` (database engine, HTTP session, vendor clients), the leader
 lease, the health server, the scheduler and the watchdog, closed in reverse order.
 
 Jobs (APScheduler 3, :class:`AsyncIOScheduler`):
@@ -37,7 +37,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from syncd import metrics
 from syncd.config import Settings, parse_interval
-from syncd.engine.run import SyncContext, run_cycle
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
 from syncd.errors import ConfigError, SyncdError
 from syncd.service.health import HealthServer, last_success
 from syncd.service.lease import LeaderLease, make_lease

@@ -12,7 +12,7 @@
   drops it when its holder dies, so nothing ever waits for an expiry.  The same ``leases`` row records
   holder and token (for forensics and the applier's check).
 
-The holder string is ``host:pid`` (:func:`syncd.engine.run.holder_id`).
+The holder string is ``host:pid`` (:func:`syncd.db.records.holder_id`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from syncd import metrics
 from syncd.db.models import Lease as LeaseRow
 from syncd.db.models import utcnow
-from syncd.engine.run import holder_id
+from syncd.db.records import holder_id
 from syncd.errors import LeaseHeldError
 
 log = structlog.get_logger("syncd.service.lease")

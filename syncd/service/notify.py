@@ -32,10 +32,6 @@ class Notifier:
         return cls(address, usec)
 
     @property
-    def enabled(self) -> bool:
-        return self.address is not None
-
-    @property
     def watchdog_interval(self) -> float | None:
         """Seconds between ``WATCHDOG=1`` pings (half the watchdog timeout), or None if not asked for."""
         return None if self.watchdog_usec is None else self.watchdog_usec / 2_000_000

@@ -11,7 +11,7 @@ import pytest
 
 from syncd.cli import render_toml
 from syncd.config import Settings
-from syncd.engine.run import SyncContext
+from syncd.engine.context import SyncContext
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 
 #: quick retries, so a test that injects faults does not wait for production backoff

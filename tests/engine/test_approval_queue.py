@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from syncd.db.models import Plan
-from syncd.engine.run import run_cycle
+from syncd.engine.cycle import run_cycle
 from syncd.service.lease import hold_lease
 from tests.engine.conftest import World, write_config
 from tests.engine.test_cli import syncd

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from syncd.db.models import Operation, SyncRun, utcnow
-from syncd.engine.apply import Applier
+from syncd.engine.cycle import run_cycle
+from syncd.engine.journal import Journal
 from syncd.engine.plan import Op
-from syncd.engine.run import run_cycle
 from syncd.errors import DatabaseError
 
 from .conftest import World
@@ -43,17 +43,17 @@ async def test_every_operation_is_journaled_before_it_is_sent(world: World) -> N
 async def test_a_level_that_cannot_be_journaled_stops_the_push(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = Applier.journal
+    real = Journal.write
     calls = 0
 
-    async def journal(self: Applier, *args: Any, **kwargs: Any) -> Any:
+    async def journal(self: Journal, *args: Any, **kwargs: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 2:  # the second level's first chunk: the database went away
             raise DatabaseError("database lost (injected)")
         return await real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Applier, "journal", journal)
+    monkeypatch.setattr(Journal, "write", journal)
     report = await run_cycle(world.ctx)
     assert report.result == "failed" and report.exit_code == 1
     assert "database lost" in (report.error or "")
@@ -61,7 +61,7 @@ async def test_a_level_that_cannot_be_journaled_stops_the_push(
     assert len({op.level for op in ops}) == 1  # only the first level was journaled ...
     assert world.workbox_requests() <= len(ops)  # ... and nothing beyond it was sent
 
-    monkeypatch.setattr(Applier, "journal", real)
+    monkeypatch.setattr(Journal, "write", real)
     again = await run_cycle(world.ctx)
     assert again.result == "success", again.error
     async with world.ctx.sessions() as db:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from syncd.engine import keys
 from syncd.engine.merge import Reject, Rules, Sources, merge
 from syncd.engine.plan import make_plan
-from syncd.engine.stage import department_payload, employee_payload, wo_user_payload
+from syncd.engine.pull import department_payload, employee_payload, wo_user_payload
 from syncd.vendors import Department, Employee, WhosOffUser
 
 TODAY = dt.date(2024, 6, 15)

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from syncd.engine.hold import hold_reason
 from syncd.engine.plan import (
     Op,
     body_hash,
     canonical,
-    hold_reason,
     ledger_hash,
     make_plan,
     plan_hash,

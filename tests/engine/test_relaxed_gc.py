@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from syncd.engine.run import CYCLE_GC_THRESHOLD, relaxed_gc
+from syncd.engine.gc_tuning import CYCLE_GC_THRESHOLD, relaxed_gc
 
 
 def test_thresholds_are_raised_during_the_cycle_and_restored_after() -> None:

@@ -9,7 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from syncd.db.models import QuarantineEntry
-from syncd.engine.run import ApprovalRefused, SyncContext, approve, run_cycle
+from syncd.engine.approval import ApprovalRefused, approve
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
 from tests.engine.conftest import World, settings_for
 from tests.engine.oracle import expected_directory
 
@@ -25,7 +27,7 @@ def workbox_calls(world: World, since: int) -> list[tuple[str, str, str]]:
 async def assert_converged(world: World) -> None:
     state = world.state()
     assert state == expected_directory(world.sb.company)
-    assert await world.ctx.ledger() == state
+    assert (await world.ctx.ledger_and_digest())[0] == state
 
 
 async def test_first_sync_matches_the_sources_exactly_and_a_second_run_sends_nothing(world: World) -> None:
@@ -153,7 +155,7 @@ async def test_each_single_hr_change_yields_exactly_its_minimal_operations(world
 
 async def test_infinityhr_read_failing_part_way_deletes_nothing(world: World, db_url: str) -> None:
     assert (await run_cycle(world.ctx)).exit_code == 0
-    ledger = await world.ctx.ledger()
+    ledger = (await world.ctx.ledger_and_digest())[0]
     for e in list(world.sb.company.employees.values())[:30]:  # changes that would delete, were they trusted
         world.sb.mutate("terminate", employee_id=e.employee_id, termination_date="2020-01-01")
     settings = settings_for(world.sb, db_url)
@@ -169,12 +171,12 @@ async def test_infinityhr_read_failing_part_way_deletes_nothing(world: World, db
     assert "infinityhr" in (report.error or "")
     assert world.workbox_requests(method="DELETE") == 0
     assert world.workbox_requests() == before
-    assert await world.ctx.ledger() == ledger
+    assert (await world.ctx.ledger_and_digest())[0] == ledger
 
 
 async def test_half_the_employees_missing_deletes_nothing(world: World) -> None:
     assert (await run_cycle(world.ctx)).exit_code == 0
-    ledger = await world.ctx.ledger()
+    ledger = (await world.ctx.ledger_and_digest())[0]
     company = world.sb.company
     keep = dict(list(company.employees.items())[: len(company.employees) // 2])
     company.employees.clear()
@@ -185,7 +187,7 @@ async def test_half_the_employees_missing_deletes_nothing(world: World) -> None:
     assert [(s, k) for s, k, _ in report.stale] == [("infinityhr", "employee")]
     assert "max_source_shrink" in report.stale[0][2]
     assert world.workbox_requests(method="DELETE") == 0
-    assert await world.ctx.ledger() == ledger
+    assert (await world.ctx.ledger_and_digest())[0] == ledger
 
 
 async def test_whosoff_read_failing_changes_nothing(world: World) -> None:

@@ -15,7 +15,8 @@ import pytest
 
 from bench.campaigns.common import config_text, run_syncd, settings_of, workbox_state
 from bench.campaigns.hostile import _deep_json, _wo_only, _wo_payload, config_cases, run_cli
-from syncd.engine.run import SyncContext, run_cycle
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
 from syncd.errors import ProtocolError
 from syncd.sandbox import Faults, SandboxOptions, run_sandbox
 from tests.pg import asyncpg_dsn

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from syncd.db import engine as dbe
 from syncd.db.models import SyncRun
-from syncd.engine.apply import Applier, FencedOut
+from syncd.engine.apply import Applier
+from syncd.engine.journal import FencedOut
 from syncd.sandbox import Faults, SandboxOptions, run_sandbox
 from syncd.service.lease import DatabaseLease, FileLease, LeaderLease, lock_path, make_lease
 from tests.engine.oracle import expected_directory

@@ -1,0 +1,82 @@
+"""What a cycle runs with: the database, the HTTP session and the vendor clients.
+
+:class:`SyncContext` owns them for as long as the caller keeps it open (one ``--run-once``, or the
+daemon's lifetime).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from syncd.config import Settings
+from syncd.db import engine as dbe
+from syncd.db.models import LedgerEntry
+from syncd.engine.apply import Applier
+from syncd.engine.plan import ledger_digest
+from syncd.engine.progress import NULL_PROGRESS, Progress
+from syncd.vendors import InfinityHRClient, WhosOffClient, WorkboxClient
+
+Ledger = dict[tuple[str, str], dict[str, Any]]
+
+
+class SyncContext:
+    """Database, HTTP session and vendor clients for one or many cycles."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine, http: aiohttp.ClientSession) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions: async_sessionmaker[AsyncSession] = dbe.session_factory(engine)
+        self.http = http
+        self.infinityhr = InfinityHRClient(http, settings.infinityhr)
+        self.whosoff = WhosOffClient(http, settings.whosoff)
+        self.workbox = WorkboxClient(http, settings.workbox)
+        #: the leader lease's token while one is held (every journal write checks it)
+        self.fencing_token: int | None = None
+        #: live display of long steps (a terminal's progress bars); log lines carry the same figures
+        self.progress: Progress = NULL_PROGRESS
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def open(cls, settings: Settings, *, migrate: bool = True) -> AsyncIterator[SyncContext]:
+        async with contextlib.AsyncExitStack() as stack:
+            engine = dbe.create_engine(settings.database.url, echo=settings.database.echo)
+            stack.push_async_callback(engine.dispose)
+            if migrate:
+                await dbe.prepare(engine, auto_migrate=settings.database.auto_migrate)
+            limit = sum(s.max_concurrency for s in (settings.infinityhr, settings.whosoff, settings.workbox))
+            http = await stack.enter_async_context(
+                aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit + 4), raise_for_status=False)
+            )
+            yield cls(settings, engine, http)
+
+    def applier(self) -> Applier:
+        return Applier(
+            self.sessions,
+            self.workbox,
+            concurrency=self.settings.workbox.max_concurrency,
+            fencing_token=self.fencing_token,
+            progress=self.progress,
+        )
+
+    async def ledger_digest(self) -> str:
+        """Hash of the ledger as stored (a held plan may be approved only while it is unchanged)."""
+        async with self.sessions() as db:
+            rows = (
+                await db.execute(sa.select(LedgerEntry.kind, LedgerEntry.external_key, LedgerEntry.body_hash))
+            ).all()
+        return ledger_digest((kind, key, hashed) for kind, key, hashed in rows)
+
+    async def ledger_and_digest(self) -> tuple[Ledger, str]:
+        """The ledger and its :meth:`ledger_digest`, from one read (a plan records the digest of the
+        very ledger it was made from)."""
+        cols = (LedgerEntry.kind, LedgerEntry.external_key, LedgerEntry.body, LedgerEntry.body_hash)
+        async with self.sessions() as db:
+            rows = (await db.execute(sa.select(*cols))).all()
+        digest = ledger_digest((kind, key, hashed) for kind, key, _, hashed in rows)
+        return {(kind, key): body for kind, key, body, _ in rows}, digest

@@ -1,0 +1,130 @@
+"""What one run did, as the CLI, the daemon and the run record see it; and that record."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from syncd import metrics
+from syncd.db import records
+from syncd.engine.dispatch import ApplyResult
+from syncd.engine.plan import Op
+from syncd.engine.validate import Reject
+from syncd.states import RunResult
+
+log = structlog.get_logger("syncd.engine")
+
+
+@dataclass
+class RunReport:
+    run_id: int
+    result: RunResult = RunResult.RUNNING
+    plan_id: str | None = None
+    ops: list[Op] = field(default_factory=list)
+    summary: dict[str, dict[str, int]] = field(default_factory=dict)
+    held: str | None = None
+    stale: list[tuple[str, str, str]] = field(default_factory=list)
+    quarantined: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+    applied: ApplyResult | None = None
+    recovered: ApplyResult | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    #: the exit code of the error that failed the run, when it asks for more than ``failed`` gives
+    #: (a configuration error: 2)
+    error_exit: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        return max(int(self.result.exit_code), self.error_exit)
+
+    def fail(self, error: str, *, result: RunResult = RunResult.FAILED, exit_code: int = 0) -> None:
+        self.result, self.error, self.error_exit = result, error, exit_code
+
+    def settle(self) -> None:
+        """The run's result once its plan is applied: stale if a source was, failed if an operation
+        failed or stayed pending (now or among the recovered ones)."""
+        if self.result is RunResult.HELD:
+            return
+        applied, recovered = self.applied, self.recovered
+        if self.stale:
+            self.fail("stale source(s): " + "; ".join(f"{s} {k}: {r}" for s, k, r in self.stale),
+                      result=RunResult.STALE)  # fmt: skip
+        elif (applied and (applied.failed or applied.pending or applied.aborted)) or (
+            recovered and recovered.failed
+        ):
+            self.result = RunResult.FAILED
+            if applied and applied.aborted:
+                self.error = f"stopped pushing: {applied.aborted}"
+
+    def message(self) -> str:
+        parts = [f"run {self.run_id}: {self.result}"]
+        if self.summary:
+            parts.append(
+                "plan "
+                + ", ".join(f"{k} {a} {n}" for k, acts in self.summary.items() for a, n in acts.items())
+            )
+        else:
+            parts.append("no changes")
+        if self.applied:
+            parts.append(
+                f"{self.applied.total_done} applied, {len(self.applied.failed)} failed, "
+                f"{self.applied.skipped} skipped, {self.applied.pending} pending"
+            )
+        if self.quarantined:
+            parts.append(f"{self.quarantined} records in quarantine")
+        for source, kind, reason in self.stale:
+            parts.append(f"STALE {source} {kind}: {reason}")
+        if self.held:
+            parts.append(
+                f"HELD: {self.held}; nothing applied. Review with `syncd plan`, then apply this "
+                f"exact plan with `syncd approve {self.plan_id}`"
+            )
+        if self.error:
+            parts.append(self.error)
+        return "; ".join(parts)
+
+
+async def record_start(sessions: records.Sessions, trigger: str, *, sweep: bool) -> RunReport:
+    """A new run, recorded as running (``sweep``: see :func:`syncd.db.records.start_run`)."""
+    return RunReport(run_id=await records.start_run(sessions, trigger, sweep=sweep))
+
+
+async def record_finish(sessions: records.Sessions, report: RunReport, started: float) -> None:
+    """Record how the run ended, count it in the metrics and log it (``started``: monotonic)."""
+    counts: dict[str, Any] = {
+        "plan": report.summary,
+        "timings": {k: round(v, 3) for k, v in report.timings.items()},
+    }
+    if report.applied:
+        counts["apply"] = report.applied.counts()
+    if report.recovered and (report.recovered.total_done or report.recovered.failed):
+        counts["recovered"] = report.recovered.counts()
+    stale = [f"{s}:{k}" for s, k, _ in report.stale]
+    await records.finish_run(
+        sessions,
+        report.run_id,
+        result=report.result,
+        counts=counts,
+        plan_id=report.plan_id,
+        stale_sources=stale,
+        quarantine_size=report.quarantined,
+        error=report.error,
+    )
+    metrics.RUNS.labels(report.result).inc()
+    if report.result.succeeded:
+        metrics.LAST_SUCCESS.set(time.time())
+    report.timings["total"] = time.monotonic() - started
+    log.info(
+        "run.finished",
+        run_id=report.run_id,
+        result=report.result,
+        exit_code=report.exit_code,
+        seconds=round(report.timings["total"], 3),
+        summary=report.summary,
+        quarantined=report.quarantined,
+        stale=stale,
+    )
