@@ -29,7 +29,7 @@ from syncd.logging import configure_logging, terminal_console
 from syncd.service.daemon import run_daemon
 from syncd.service.health import healthcheck as healthcheck_probe
 from syncd.service.lease import LeaderLease, hold_lease
-from syncd.states import ExitCode
+from syncd.states import ExitCode, RunResult
 
 log = structlog.get_logger("syncd.cli")
 
@@ -246,9 +246,9 @@ async def _plan(args: argparse.Namespace, settings: Settings) -> int:
         report_mod.print_plan(report, out, show_ops=len(report.ops) if args.all else report_mod.MAX_OPS_SHOWN)
         if report.held:
             out.print(f"A sync would be held (exit 3). After review: syncd approve {report.plan_id}")
-    if report.error and report.result not in ("dry-run", "stale"):
+    if report.error and report.result not in (RunResult.DRY_RUN, RunResult.STALE):
         print(f"syncd: error: {report.error}", file=sys.stderr)  # noqa: T201
-    return ExitCode.FAILED if report.result in ("failed", "stale") else ExitCode.OK
+    return ExitCode.FAILED if report.result in (RunResult.FAILED, RunResult.STALE) else ExitCode.OK
 
 
 async def _approve(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syncd.db.models import Plan, QuarantineEntry, SyncRun
+from syncd.states import PlanStatus
 
 
 async def recent_runs(sessions: async_sessionmaker[AsyncSession], limit: int = 20) -> list[dict[str, Any]]:
@@ -43,5 +44,5 @@ async def quarantine(sessions: async_sessionmaker[AsyncSession]) -> list[Quarant
 
 async def held_plans(sessions: async_sessionmaker[AsyncSession]) -> list[Plan]:
     async with sessions() as db:
-        stmt = sa.select(Plan).where(Plan.status == "held").order_by(Plan.created_at.desc())
+        stmt = sa.select(Plan).where(Plan.status == PlanStatus.HELD).order_by(Plan.created_at.desc())
         return list((await db.execute(stmt)).scalars().all())

@@ -28,6 +28,7 @@ from syncd import metrics
 from syncd.config import Settings
 from syncd.db.models import SyncRun
 from syncd.errors import ConfigError
+from syncd.states import RunResult
 
 log = structlog.get_logger("syncd.service.health")
 
@@ -56,7 +57,7 @@ async def last_success(engine: AsyncEngine) -> dt.datetime | None:
     async with asyncio.timeout(DB_TIMEOUT), engine.connect() as conn:
         value: dt.datetime | None = await conn.scalar(
             sa.select(SyncRun.finished_at)
-            .where(SyncRun.result == "success", SyncRun.finished_at.is_not(None))
+            .where(SyncRun.result == RunResult.SUCCESS, SyncRun.finished_at.is_not(None))
             .order_by(SyncRun.finished_at.desc())
             .limit(1)
         )
