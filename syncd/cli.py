@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import getpass
+import os
 import sys
 import traceback
 from collections.abc import Callable, Coroutine, Sequence
@@ -21,9 +23,9 @@ from syncd import __version__
 from syncd import report as report_mod
 from syncd.config import Settings, load_settings
 from syncd.db import history
-from syncd.engine.approval import approve, request_approval
+from syncd.engine.approval import request_approval
 from syncd.engine.context import SyncContext
-from syncd.engine.cycle import run_cycle
+from syncd.engine.cycle import approve, run_cycle
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError, UsageError
 from syncd.logging import configure_logging, terminal_console
 from syncd.service.daemon import run_daemon
@@ -89,8 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout (logs on stderr)")
     plan.add_argument("--all", action="store_true", help="show every operation, not the first 200")
 
-    approve = add("approve", "apply exactly a plan held by a safety rule, if the ledger has not changed")
+    approve = add(
+        "approve",
+        "approve a held plan: apply those of its operations that the current sources still want",
+    )
     approve.add_argument("plan_id")
+    approve.add_argument("--by", help="who approves (recorded with the plan; default: your login name)")
 
     runs = add("runs", "list recent runs")
     runs.add_argument("--limit", type=int, default=20)
@@ -251,17 +257,25 @@ async def _plan(args: argparse.Namespace, settings: Settings) -> int:
     return ExitCode.FAILED if report.result in (RunResult.FAILED, RunResult.STALE) else ExitCode.OK
 
 
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container's uid with no passwd entry and no $USER
+        return f"uid {os.getuid()}"
+
+
 async def _approve(args: argparse.Namespace, settings: Settings) -> int:
     s = settings.sync
+    approver = args.by or _login_name()
     async with SyncContext.open(settings) as ctx:
         try:
             lease_cm = hold_lease(settings.database.url, ctx.engine, period=s.lease_period, wait=0)
             async with lease_cm as lease:
                 ctx.fencing_token = lease.token
-                report = await approve(ctx, args.plan_id)
+                report = await approve(ctx, args.plan_id, approver)
         except LeaseHeldError as busy:
             # a daemon (or another run) leads: it applies the approval at the start of its next cycle
-            await request_approval(ctx, args.plan_id)
+            await request_approval(ctx, args.plan_id, approver)
             note = (
                 f"approval of plan {args.plan_id} queued: the leader ({busy.holder or 'another process'}) "
                 "applies it at the start of its next cycle; `syncd runs` shows the result"

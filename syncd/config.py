@@ -214,6 +214,26 @@ class SyncSettings(Section):
     lease_wait: float = Field(60.0, ge=0)
     #: leader lease timing: poll/heartbeat every quarter of it; a cut-off leader loses it after about this
     lease_period: float = Field(30.0, ge=1)
+    #: rolling window over which max_deletes / max_delete_ratio / max_source_shrink also apply, per kind
+    delete_window: str = "24h"
+    #: a held plan older than this can no longer be approved (a newer plan supersedes it at once)
+    plan_ttl: str = "24h"
+    #: plans are held when today is before the last run's date or more than this after it
+    max_clock_jump: str = "2d"
+
+    @field_validator("delete_window", "plan_ttl", "max_clock_jump")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        seconds = parse_interval(v)
+        if seconds is None or seconds <= 0:
+            raise ValueError('must be a positive interval like "24h" or "2d"')
+        return v
+
+    def seconds(self, key: Literal["delete_window", "plan_ttl", "max_clock_jump"]) -> float:
+        """One of the interval settings, in seconds."""
+        value = parse_interval(getattr(self, key))
+        assert value is not None  # validated
+        return value
 
     @field_validator("name_format")
     @classmethod

@@ -41,6 +41,8 @@ class OpState(StrEnum):
     DONE = "done"
     FAILED = "failed"
     SKIPPED = "skipped"
+    #: not sent: recovery found that the current sources no longer want it
+    SUPERSEDED = "superseded"
 
     @property
     def settled(self) -> bool:
@@ -89,6 +91,10 @@ class PlanStatus(StrEnum):
     QUEUED = "queued"
     APPROVED = "approved"
     REFUSED = "refused"
+    #: a newer plan was made before anyone approved this one
+    SUPERSEDED = "superseded"
+    #: older than ``sync.plan_ttl`` when someone tried to approve it
+    EXPIRED = "expired"
 
     @property
     def approvable(self) -> bool:

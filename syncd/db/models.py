@@ -186,11 +186,16 @@ class Plan(Base):
     plan_hash: Mapped[str] = mapped_column(sa.String(64))
     #: SHA-256 over the ledger the plan was made from (approval refuses if it changed)
     ledger_hash: Mapped[str] = mapped_column(sa.String(64))
-    #: :class:`syncd.states.PlanStatus` (``refused``: the ledger changed before the approval could apply)
+    #: :class:`syncd.states.PlanStatus`
     status: Mapped[str] = mapped_column(sa.String(16), index=True)
     hold_reason: Mapped[str | None] = mapped_column(sa.Text)
     summary: Mapped[dict[str, Any]]
     operations: Mapped[list[Any]]
+    #: who approved a held plan (``syncd approve --by``, else the login name), and when
+    approved_by: Mapped[str | None] = mapped_column(sa.String(200))
+    approved_at: Mapped[dt.datetime | None]
+    #: the newer plan that made this held plan obsolete
+    superseded_by: Mapped[str | None] = mapped_column(sa.String(36))
 
 
 class Operation(Base):

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syncd.db.models import Plan, QuarantineEntry, SourceState, SyncRun, utcnow
-from syncd.states import PlanStatus, RunResult
+from syncd.db.models import Operation, Plan, QuarantineEntry, SourceState, SyncRun, utcnow
+from syncd.states import Action, OpState, PlanStatus, RunResult
 
 log = structlog.get_logger("syncd.db.records")
 
@@ -90,10 +90,88 @@ async def set_plan_status(
     return bool(changed)
 
 
-async def count_plans(sessions: Sessions, status: PlanStatus) -> int:
+async def count_plans(sessions: Sessions, *statuses: PlanStatus, since: dt.datetime | None = None) -> int:
+    """Plans in one of ``statuses`` (made at or after ``since``)."""
+    stmt = sa.select(sa.func.count()).select_from(Plan).where(Plan.status.in_(statuses))
+    if since is not None:
+        stmt = stmt.where(Plan.created_at >= since)
     async with sessions() as db:
-        n = await db.scalar(sa.select(sa.func.count()).select_from(Plan).where(Plan.status == status))
+        n = await db.scalar(stmt)
     return n or 0
+
+
+async def supersede_held(sessions: Sessions, newer: str) -> list[str]:
+    """Mark every held plan other than ``newer`` as superseded by it; their ids."""
+    async with sessions.begin() as db:
+        ids = list(
+            (await db.execute(sa.select(Plan.id).where(Plan.status == PlanStatus.HELD, Plan.id != newer)))
+            .scalars()
+            .all()
+        )
+        if ids:
+            await db.execute(
+                sa.update(Plan)
+                .where(Plan.id.in_(ids), Plan.status == PlanStatus.HELD)
+                .values(status=PlanStatus.SUPERSEDED, superseded_by=newer)
+            )
+    return ids
+
+
+async def record_approval(sessions: Sessions, plan_id: str, by: str) -> None:
+    async with sessions.begin() as db:
+        await db.execute(
+            sa.update(Plan).where(Plan.id == plan_id).values(approved_by=by, approved_at=utcnow())
+        )
+
+
+# ----------------------------------------------------------------------------- deletion window
+
+
+@dataclass(frozen=True)
+class WindowCounts:
+    """Operations applied since a moment, per kind: deletions of plans nobody approved, and every
+    deletion and creation."""
+
+    unapproved_deletes: dict[str, int]
+    deletes: dict[str, int]
+    creates: dict[str, int]
+
+
+async def applied_since(sessions: Sessions, since: dt.datetime) -> WindowCounts:
+    approved = Plan.status == PlanStatus.APPROVED
+    stmt = (
+        sa.select(Operation.kind, Operation.action, approved, sa.func.count())
+        .select_from(Operation)
+        .outerjoin(Plan, Plan.id == Operation.plan_id)
+        .where(
+            Operation.state == OpState.DONE,
+            Operation.settled_at >= since,
+            Operation.action.in_((Action.CREATE, Action.DELETE)),
+        )
+        .group_by(Operation.kind, Operation.action, approved)
+    )
+    unapproved: dict[str, int] = {}
+    deletes: dict[str, int] = {}
+    creates: dict[str, int] = {}
+    async with sessions() as db:
+        for kind, action, was_approved, n in (await db.execute(stmt)).all():
+            into = deletes if action == Action.DELETE else creates
+            into[kind] = into.get(kind, 0) + n
+            if action == Action.DELETE and not was_approved:
+                unapproved[kind] = unapproved.get(kind, 0) + n
+    return WindowCounts(unapproved, deletes, creates)
+
+
+async def last_success_date(sessions: Sessions) -> dt.date | None:
+    """The UTC date on which the latest successful run (by id) started."""
+    async with sessions() as db:
+        at = await db.scalar(
+            sa.select(SyncRun.started_at)
+            .where(SyncRun.result == RunResult.SUCCESS)
+            .order_by(SyncRun.id.desc())
+            .limit(1)
+        )
+    return at.astimezone(dt.UTC).date() if at is not None else None
 
 
 async def plan_ids(sessions: Sessions, status: PlanStatus) -> list[str]:

@@ -27,10 +27,13 @@ from syncd.engine.journal import Job, Journal, SettleBatcher
 from syncd.engine.plan import Op
 from syncd.engine.progress import NULL_PROGRESS, Progress
 from syncd.errors import AlreadyExistsError, NotFoundError, RejectedError, SyncdError, VendorConfigError
-from syncd.states import Action, OpState
+from syncd.states import Action, OpState, PlanStatus
 from syncd.vendors import Kind, WorkboxClient
 
 log = structlog.get_logger("syncd.engine.apply")
+
+#: of pending operations, those the current sources no longer want: op id → why
+Unwanted = Callable[[Sequence[Job]], dict[int, str]]
 
 #: operations per journal transaction for the levels journaled while others are applied
 JOURNAL_CHUNK = 250
@@ -165,18 +168,60 @@ class Applier:
 
     # -------------------------------------------------------------------------------- recovery
 
-    async def recover(self) -> ApplyResult:
-        """Re-drive operations an earlier run left unsettled (crash, transient failure), run by run."""
+    async def recover(self, unwanted: Unwanted | None = None) -> ApplyResult:
+        """Re-drive operations an earlier run left unsettled (crash, transient failure), run by run.
+
+        Only operations of a plan syncd applied or someone approved are re-driven, never more of a
+        kind and action than that plan had; ``unwanted`` picks those the current sources no longer
+        want.  The others are settled ``superseded`` and not sent.
+        """
         jobs = await self._journal.unsettled()
         result = ApplyResult()
         if not jobs:
             return result
-        log.warning("apply.recovering", operations=len(jobs), runs=len({j.run_id for j in jobs}))
+        why_not = await self._illegitimate(jobs)
+        if unwanted is not None:
+            why_not.update(unwanted([j for j in jobs if j.op_id not in why_not]))
+        if why_not:
+            result.merge(await self._supersede([j for j in jobs if j.op_id in why_not], why_not))
+            jobs = [j for j in jobs if j.op_id not in why_not]
+        log.warning(
+            "apply.recovering",
+            operations=len(jobs),
+            runs=len({j.run_id for j in jobs}),
+            superseded=len(why_not),
+        )
         for run_id in sorted({j.run_id for j in jobs}):
             of_run = [j for j in jobs if j.run_id == run_id]
             result.merge(await self.drive(of_run, settled=await self._settled_dependencies(run_id, of_run)))
             if result.aborted:
                 break
+        return result
+
+    async def _illegitimate(self, jobs: Sequence[Job]) -> dict[int, str]:
+        """op id → why a pending operation is no plan's to re-drive: its plan is unknown, was never
+        applied or approved, or the journal holds more operations of a kind and action than it had."""
+        plans = await self._journal.plans_of({j.plan_id for j in jobs if j.plan_id})
+        journaled = await self._journal.journaled_counts(plans)
+        out: dict[int, str] = {}
+        for j in jobs:
+            status, summary = plans.get(j.plan_id or "", (None, {}))
+            if status is None:
+                out[j.op_id] = "belongs to no plan syncd made"
+            elif status not in (PlanStatus.APPLIED, PlanStatus.APPROVED):
+                out[j.op_id] = f"its plan {j.plan_id} is {status}, neither applied nor approved"
+            elif journaled[(j.plan_id or "", j.kind, j.action)] > summary.get(j.kind, {}).get(j.action, 0):
+                out[j.op_id] = f"the journal holds more {j.kind} {j.action}s than plan {j.plan_id} had"
+        return out
+
+    async def _supersede(self, jobs: Sequence[Job], why: Mapping[int, str]) -> ApplyResult:
+        result = ApplyResult()
+        for job in jobs:
+            self._settler.settle(job, OpState.SUPERSEDED, error=f"not sent: {why[job.op_id]}")
+            result.outcomes[(job.kind, job.action, OpState.SUPERSEDED)] += 1
+        await self._settler.flush_all()
+        counts = collections.Counter(f"{j.kind} {j.action}" for j in jobs)
+        log.warning("apply.superseded", operations=len(jobs), by_kind=dict(sorted(counts.items())))
         return result
 
     async def _settled_dependencies(self, run_id: int, jobs: Sequence[Job]) -> dict[int, tuple[OpState, str]]:

@@ -1,27 +1,28 @@
-"""Held plans: storing a plan, queueing an approval, and applying an approved plan.
+"""Held plans: storing a plan, approving it, and applying what of it is still wanted.
 
 A plan that a safety rule holds (:mod:`syncd.engine.hold`) is stored with its operations and waits.
-``syncd approve PLAN_ID`` applies exactly that plan, and only while the ledger is what the plan was
-made from; when another process holds the leader lease, the approval is queued and that process
-applies it at the start of its next cycle.
+It can't go stale: any newer plan supersedes it, and it expires after ``sync.plan_ttl``.
+``syncd approve PLAN_ID`` records who approved it and runs a cycle that re-plans from the current
+sources and ledger and applies only the operations the approved plan also has (a delete of someone
+HR now wants is dropped, and the run says so).  When another process holds the leader lease, the
+approval is queued and that process applies it, the same way, in its next cycle.
 """
 
 from __future__ import annotations
 
-import time
+import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 import structlog
 
 from syncd import metrics
 from syncd.db import records
-from syncd.db.models import Plan
+from syncd.db.models import Plan, utcnow
 from syncd.engine.context import SyncContext
 from syncd.engine.plan import Op, plan_hash, summarize
-from syncd.engine.run_report import RunReport, record_finish, record_start
 from syncd.errors import SyncdError
-from syncd.states import PlanStatus, RunResult
+from syncd.states import PlanStatus
 
 log = structlog.get_logger("syncd.engine")
 
@@ -55,75 +56,103 @@ async def store_plan(
         summary=summarize(ops),
         operations=[{**op.as_dict(), "before": op.before} for op in ops] if keep_ops else [],
     )
-    if status is PlanStatus.HELD:
-        metrics.HELD_PLANS.set(await records.count_plans(sessions, PlanStatus.HELD))
+    if status is not PlanStatus.PLANNED:  # a dry run's plan changes nothing
+        superseded = await records.supersede_held(sessions, plan_id)
+        if superseded:
+            log.warning("plan.superseded", plan_ids=superseded, by=plan_id)
     return plan_id
 
 
-async def _approvable(sessions: records.Sessions, plan_id: str) -> Plan:
-    plan = await records.load_plan(sessions, plan_id)
+async def refresh_held_gauge(sessions: records.Sessions, ttl: float) -> None:
+    """``syncd_held_plans`` from the database: plans held or queued, not yet expired."""
+    since = utcnow() - dt.timedelta(seconds=ttl)
+    metrics.HELD_PLANS.set(await records.count_plans(sessions, *APPROVABLE, since=since))
+
+
+async def _approvable(ctx: SyncContext, plan_id: str) -> Plan:
+    """The plan, if it may still be approved; else why not (marking an expired one so)."""
+    plan = await records.load_plan(ctx.sessions, plan_id)
     if plan is None:
         raise ApprovalRefused(f"no plan {plan_id!r}: list held plans with `syncd runs`")
-    if not PlanStatus(plan.status).approvable:
+    status = PlanStatus(plan.status)
+    if status is PlanStatus.SUPERSEDED:
+        raise ApprovalRefused(
+            f"plan {plan_id} is superseded by the newer plan {plan.superseded_by}: review it with "
+            f"`syncd plan`, then `syncd approve {plan.superseded_by}` if it is still held"
+        )
+    if not status.approvable:
         raise ApprovalRefused(f"plan {plan_id} is {plan.status}, not held: nothing to approve")
+    ttl = ctx.settings.sync.seconds("plan_ttl")
+    if plan.created_at < utcnow() - dt.timedelta(seconds=ttl):
+        await records.set_plan_status(ctx.sessions, plan_id, PlanStatus.EXPIRED, only_from=APPROVABLE)
+        await refresh_held_gauge(ctx.sessions, ttl)
+        raise ApprovalRefused(
+            f"plan {plan_id} expired: it was made at {plan.created_at:%Y-%m-%d %H:%M} UTC, more than "
+            f"sync.plan_ttl = {ctx.settings.sync.plan_ttl} ago; run `syncd --run-once` for a fresh plan"
+        )
     return plan
 
 
-async def request_approval(ctx: SyncContext, plan_id: str) -> None:
+async def request_approval(ctx: SyncContext, plan_id: str, by: str) -> None:
     """Queue the approval of a held plan for whichever process holds the leader lease: it applies the
-    plan (with the same ledger check) at the start of its next cycle."""
-    await _approvable(ctx.sessions, plan_id)
+    plan (re-checked against the sources, see :func:`still_wanted`) at the start of its next cycle."""
+    await _approvable(ctx, plan_id)
     if not await records.set_plan_status(ctx.sessions, plan_id, PlanStatus.QUEUED, only_from=APPROVABLE):
-        await _approvable(ctx.sessions, plan_id)  # changed meanwhile: say what it is now
-    log.warning("plan.approval_requested", plan_id=plan_id)
+        await _approvable(ctx, plan_id)  # changed meanwhile: say what it is now
+    await records.record_approval(ctx.sessions, plan_id, by)
+    log.warning("plan.approval_requested", plan_id=plan_id, approved_by=by)
 
 
-async def apply_queued(ctx: SyncContext) -> list[RunReport]:
-    """Apply approvals queued while another process held the lease (oldest first)."""
-    reports = []
-    for plan_id in await records.plan_ids(ctx.sessions, PlanStatus.QUEUED):
+async def take_queued(ctx: SyncContext) -> Plan | None:
+    """The newest approval queued while another process held the lease, now ``approved`` and to be
+    applied by this cycle; older queued ones are superseded by it, expired ones refused."""
+    ids = await records.plan_ids(ctx.sessions, PlanStatus.QUEUED)
+    chosen: Plan | None = None
+    for plan_id in reversed(ids):  # newest first
+        if chosen is not None:
+            await records.set_plan_status(ctx.sessions, plan_id, PlanStatus.SUPERSEDED, only_from=APPROVABLE)
+            continue
         try:
-            reports.append(await approve(ctx, plan_id))
+            chosen = await _approvable(ctx, plan_id)
         except ApprovalRefused as exc:
             log.error("plan.approval_refused", plan_id=plan_id, error=str(exc))
-    return reports
+    if chosen is not None:
+        await records.set_plan_status(ctx.sessions, chosen.id, PlanStatus.APPROVED)
+        log.warning("plan.approved", plan_id=chosen.id, approved_by=chosen.approved_by)
+    return chosen
 
 
-def _ops_of(stored: Sequence[dict[str, Any]]) -> list[Op]:
-    return [
-        Op(kind=o["kind"], key=o["key"], action=o["action"], body=o["body"], before=o.get("before"),
-           depends_on=list(o["depends_on"]), seq=o["seq"], level=o["level"])
-        for o in stored
-    ]  # fmt: skip
+def still_wanted(approved: Plan, current: Sequence[Op]) -> tuple[list[Op], str | None]:
+    """Of the current plan, the operations the approved plan also has (same kind, key and action),
+    without those whose dependencies are not among them; and, if any of the approved plan's
+    operations are no longer wanted, a sentence saying how many and why."""
+    held = {(o["kind"], o["key"], o["action"]) for o in approved.operations}
+    kept = [op for op in current if (op.kind, op.key, op.action) in held]
+    dropped_deps = True
+    while dropped_deps:  # an operation whose prerequisite is not applied now is not applied either
+        seqs = {op.seq for op in current} - {op.seq for op in kept}
+        before = len(kept)
+        kept = [op for op in kept if not seqs.intersection(op.depends_on)]
+        dropped_deps = len(kept) != before
+    gone = len(held) - len({(op.kind, op.key, op.action) for op in kept})
+    if not gone:
+        return kept, None
+    by = Counter(
+        f"{k} {a}" for k, key, a in held - {(op.kind, op.key, op.action) for op in kept}
+    )
+    what = ", ".join(f"{name} {n}" for name, n in sorted(by.items()))
+    return kept, (
+        f"{gone} of the approved plan's {len(held)} operations dropped ({what}): the current sources "
+        "and ledger no longer want them (HR changed them back, or they were applied meanwhile)"
+    )
 
 
-async def approve(ctx: SyncContext, plan_id: str) -> RunReport:
-    """Apply exactly the held plan ``plan_id`` if the ledger has not changed since it was made."""
-    started = time.monotonic()
-    plan = await _approvable(ctx.sessions, plan_id)
-    report = await record_start(ctx.sessions, "approve", sweep=False)  # may run inside a cycle: no sweep
-    report.plan_id = plan_id
-    with structlog.contextvars.bound_contextvars(run_id=report.run_id):
-        try:
-            applier = ctx.applier()
-            report.recovered = await applier.recover()
-            if await ctx.ledger_digest() != plan.ledger_hash:
-                await records.set_plan_status(ctx.sessions, plan_id, PlanStatus.REFUSED)
-                raise ApprovalRefused(
-                    f"plan {plan_id} was made from a ledger that has changed since (other changes were "
-                    "applied): run `syncd plan` again and approve the new plan"
-                )
-            ops = _ops_of(plan.operations)
-            report.ops, report.summary = ops, summarize(ops)
-            jobs = await applier.journal(report.run_id, plan_id, ops)
-            await records.set_plan_status(ctx.sessions, plan_id, PlanStatus.APPROVED)
-            log.warning("plan.approved", plan_id=plan_id, operations=len(ops), summary=report.summary)
-            report.applied = await applier.drive(jobs)
-            report.result = RunResult.SUCCESS
-            report.settle()
-        except ApprovalRefused as exc:
-            report.fail(str(exc))
-            await record_finish(ctx.sessions, report, started)
-            raise
-        await record_finish(ctx.sessions, report, started)
-    return report
+async def accept(ctx: SyncContext, plan_id: str, by: str) -> Plan:
+    """Mark the held plan ``plan_id`` approved by ``by``; the plan, for a cycle to apply
+    (:func:`syncd.engine.cycle.approve`)."""
+    plan = await _approvable(ctx, plan_id)
+    if not await records.set_plan_status(ctx.sessions, plan_id, PlanStatus.APPROVED, only_from=APPROVABLE):
+        await _approvable(ctx, plan_id)  # changed meanwhile: say what it is now
+    await records.record_approval(ctx.sessions, plan_id, by)
+    log.warning("plan.approved", plan_id=plan_id, approved_by=by)
+    return plan

@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -17,17 +18,19 @@ from syncd import metrics
 from syncd.config import Settings
 from syncd.db import engine as dbe
 from syncd.db import records
+from syncd.db.models import Plan
 from syncd.engine import approval, quarantine
 from syncd.engine.context import Ledger, SyncContext
 from syncd.engine.gc_tuning import relaxed_gc
-from syncd.engine.hold import hold_reason
-from syncd.engine.merge import Rules, Sources, merge
+from syncd.engine.hold import Limits, Window, budget_reason, hold_reason
+from syncd.engine.journal import Job
+from syncd.engine.merge import Desired, Rules, Sources, merge
 from syncd.engine.plan import Op, make_plan, summarize
 from syncd.engine.pull import Pulled, SourceKind, pull_all
 from syncd.engine.run_report import RunReport, record_finish, record_start
 from syncd.engine.stage import StageOutcome, load_snapshot, stage
 from syncd.errors import DatabaseError, SyncdError
-from syncd.states import Kind, PlanStatus, RunResult
+from syncd.states import Action, Kind, PlanStatus, RunResult
 
 log = structlog.get_logger("syncd.engine")
 
@@ -43,9 +46,15 @@ def rules_from(settings: Settings, today: dt.date | None = None) -> Rules:
 
 
 async def run_cycle(
-    ctx: SyncContext, *, trigger: str = "once", dry_run: bool = False, today: dt.date | None = None
+    ctx: SyncContext,
+    *,
+    trigger: str = "once",
+    dry_run: bool = False,
+    today: dt.date | None = None,
+    approved: Plan | None = None,
 ) -> RunReport:
-    """One full cycle.  Never raises for a vendor or input problem: the report says what happened."""
+    """One full cycle (``approved``: a held plan someone approved, applied as far as it is still
+    wanted).  Never raises for a vendor or input problem: the report says what happened."""
     started = time.monotonic()
     with dbe.translate_errors(ctx.engine):
         report = await record_start(ctx.sessions, trigger, sweep=not dry_run)
@@ -53,33 +62,41 @@ async def run_cycle(
         log.info("run.started", trigger=trigger, dry_run=dry_run)
         try:
             with dbe.translate_errors(ctx.engine), relaxed_gc():
-                await _cycle(ctx, report, dry_run=dry_run, today=today)
+                await _cycle(
+                    ctx, report, today or dt.datetime.now(dt.UTC).date(), dry_run=dry_run, approved=approved
+                )
         except SyncdError as exc:
             report.fail(str(exc), exit_code=exc.exit_code)
             log.error("run.failed", error=str(exc))
-        try:
-            with dbe.translate_errors(ctx.engine):
-                await record_finish(ctx.sessions, report, started)
-        except DatabaseError as exc:  # the journal is intact; only this run's summary row is not
-            log.error("run.unrecorded", error=str(exc))
+        except Exception as exc:  # a bug must not leave the run "running" (and fail every cycle after)
+            report.fail(f"internal error: {type(exc).__name__}: {exc}")
+            log.exception("run.crashed")
+            raise
+        finally:
+            try:
+                with dbe.translate_errors(ctx.engine):
+                    await record_finish(ctx.sessions, report, started)
+                    await approval.refresh_held_gauge(ctx.sessions, ctx.settings.sync.seconds("plan_ttl"))
+            except DatabaseError as exc:  # the journal is intact; only this run's summary row is not
+                log.error("run.unrecorded", error=str(exc))
     return report
 
 
-async def _cycle(ctx: SyncContext, report: RunReport, *, dry_run: bool, today: dt.date | None) -> None:
-    t = time.monotonic()
-    if not dry_run:
-        report.recovered = await ctx.applier().recover()
-        if report.recovered.aborted:
-            report.fail(f"WORKBOX refused our configuration: {report.recovered.aborted}")
-            return
-        await approval.apply_queued(ctx)
-    report.timings["recover"] = time.monotonic() - t
+async def approve(ctx: SyncContext, plan_id: str, by: str) -> RunReport:
+    """``syncd approve``: mark the held plan approved by ``by`` and apply it in a cycle that re-plans
+    from the current sources and ledger (:func:`syncd.engine.approval.still_wanted`)."""
+    plan = await approval.accept(ctx, plan_id, by)
+    return await run_cycle(ctx, trigger="approve", approved=plan)
 
-    # The ledger changes only when this leader settles an operation, and recovery is over: read it
-    # while the sources are pulled (the database is idle then, the pull mostly waits on the network).
+
+async def _cycle(
+    ctx: SyncContext, report: RunReport, today: dt.date, *, dry_run: bool, approved: Plan | None
+) -> None:
+    # The ledger changes only when this leader settles an operation: read it while the sources are
+    # pulled (the database is idle then, the pull mostly waits on the network).
     ledger_read = asyncio.create_task(ctx.ledger_and_digest(), name="read the ledger")
     try:
-        await _pull_to_apply(ctx, report, ledger_read, dry_run=dry_run, today=today)
+        await _pull_to_apply(ctx, report, ledger_read, today, dry_run=dry_run, approved=approved)
     finally:
         if not ledger_read.done():
             ledger_read.cancel()
@@ -92,10 +109,50 @@ async def _pull_to_apply(
     ctx: SyncContext,
     report: RunReport,
     ledger_read: asyncio.Task[tuple[Ledger, str]],
+    today: dt.date,
     *,
     dry_run: bool,
-    today: dt.date | None,
+    approved: Plan | None,
 ) -> None:
+    sources = await _pull_and_stage(ctx, report, dry_run=dry_run)
+    if sources is None:
+        return
+    ledger, digest = await ledger_read
+    desired = await _merge(ctx, report, sources, ledger, today, dry_run=dry_run)
+
+    if not dry_run:
+        t = time.monotonic()
+        if await _recover(ctx, report, desired, ledger):
+            # recovery changed the ledger, and so which quarantined records are frozen: merge again
+            ledger, digest = await ctx.ledger_and_digest()
+            desired = await _merge(ctx, report, sources, ledger, today, dry_run=dry_run)
+        report.timings["recover"] = time.monotonic() - t
+        if report.recovered and report.recovered.aborted:
+            report.fail(f"WORKBOX refused our configuration: {report.recovered.aborted}")
+            return
+        approved = approved or await approval.take_queued(ctx)
+    del sources  # merged: free the reads before planning and applying (peak memory at 100k)
+
+    t = time.monotonic()
+    ops = make_plan(desired.objects, ledger)
+    if approved is not None:
+        ops, report.dropped = approval.still_wanted(approved, ops)
+        report.ops, report.summary, report.plan_id = ops, summarize(ops), approved.id
+        log.warning("plan.approved_ops", plan_id=approved.id, operations=len(ops), dropped=report.dropped)
+    else:
+        await _plan(ctx, report, ops, ledger, digest, today, dry_run=dry_run)
+    report.timings["plan"] = time.monotonic() - t
+    if not dry_run and not report.held:
+        t = time.monotonic()
+        assert report.plan_id is not None
+        report.applied = await ctx.applier().journal_and_drive(report.run_id, report.plan_id, ops)
+        report.timings["apply"] = time.monotonic() - t
+        report.result = RunResult.SUCCESS
+    report.settle()
+
+
+async def _pull_and_stage(ctx: SyncContext, report: RunReport, *, dry_run: bool) -> Sources | None:
+    """Pull both sources and stage them: what merge works from (None: no trusted read to plan from)."""
     t = time.monotonic()
     pulled = await pull_all(ctx.infinityhr, ctx.whosoff, ctx.progress)
     report.timings["pull"] = time.monotonic() - t
@@ -116,31 +173,66 @@ async def _pull_to_apply(
             "nothing planned: no trusted read yet of " + ", ".join(never) + "; fix the source and run again",
             result=RunResult.STALE,
         )
-        return
-
-    t = time.monotonic()
+        return None
     sources = await _sources(ctx, pulled, outcomes)
-    ledger, digest = await ledger_read
+    pulled.clear()
+    return sources
+
+
+async def _merge(
+    ctx: SyncContext, report: RunReport, sources: Sources, ledger: Ledger, today: dt.date, *, dry_run: bool
+) -> Desired:
+    """The directory WORKBOX should hold; rejected records written to the quarantine."""
+    t = time.monotonic()
     desired = merge(sources, ledger, rules_from(ctx.settings, today))
-    del sources
-    pulled.clear()  # merged: free the raw reads before planning and applying (peak memory at 100k)
-    report.timings["merge"] = time.monotonic() - t
+    report.timings["merge"] = report.timings.get("merge", 0.0) + time.monotonic() - t
     report.rejects = desired.rejects
     report.quarantined = await quarantine.write(
         ctx.sessions, desired.rejects, report.run_id, store=not dry_run
     )
+    return desired
 
-    t = time.monotonic()
-    ops = make_plan(desired.objects, ledger)
-    await _plan(ctx, report, ops, ledger, digest, dry_run=dry_run)
-    report.timings["plan"] = time.monotonic() - t
-    if not dry_run and not report.held:
-        t = time.monotonic()
-        assert report.plan_id is not None
-        report.applied = await ctx.applier().journal_and_drive(report.run_id, report.plan_id, ops)
-        report.timings["apply"] = time.monotonic() - t
-        report.result = RunResult.SUCCESS
-    report.settle()
+
+async def _recover(ctx: SyncContext, report: RunReport, desired: Desired, ledger: Ledger) -> bool:
+    """Re-drive what earlier runs left pending, as far as the current sources still want it: an
+    operation a plan made now would not contain is superseded, and so are pending deletes that
+    would break the deletion budget (this cycle's plan then contains them, and is held).  Whether
+    anything was settled."""
+    wanted = {(op.kind, op.key, op.action) for op in make_plan(desired.objects, ledger)}
+    limits, window, counts = _limits(ctx), await _window(ctx), _counts(ledger)
+
+    def unwanted(jobs: Sequence[Job]) -> dict[int, str]:
+        out = {j.op_id: "the current sources no longer want it" for j in jobs
+               if (j.kind, j.key, j.action) not in wanted}  # fmt: skip
+        deletes = [j for j in jobs if j.op_id not in out and j.action == Action.DELETE]
+        for kind, n in Counter(j.kind for j in deletes).items():
+            reason = budget_reason(Kind(kind), n, counts.get(kind, 0), limits, window)
+            if reason:
+                out.update({j.op_id: f"held: {reason}" for j in deletes if j.kind == kind})
+        return out
+
+    report.recovered = await ctx.applier().recover(unwanted)
+    return bool(report.recovered.outcomes)
+
+
+def _counts(ledger: Ledger) -> Counter[str]:
+    return Counter(kind for kind, _ in ledger)
+
+
+def _limits(ctx: SyncContext) -> Limits:
+    s = ctx.settings.sync
+    return Limits(
+        max_deletes=s.max_deletes, max_delete_ratio=s.max_delete_ratio, window=s.delete_window,
+        max_clock_jump_days=s.seconds("max_clock_jump") / 86400, max_clock_jump=s.max_clock_jump,
+    )  # fmt: skip
+
+
+async def _window(ctx: SyncContext) -> Window:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ctx.settings.sync.seconds("delete_window"))
+    applied = await records.applied_since(ctx.sessions, since)
+    return Window(
+        deleted=applied.unapproved_deletes, deleted_all=applied.deletes, created_all=applied.creates
+    )
 
 
 async def _sources(
@@ -167,13 +259,21 @@ async def _sources(
 
 
 async def _plan(
-    ctx: SyncContext, report: RunReport, ops: list[Op], ledger: Ledger, digest: str, *, dry_run: bool
+    ctx: SyncContext,
+    report: RunReport,
+    ops: list[Op],
+    ledger: Ledger,
+    digest: str,
+    today: dt.date,
+    *,
+    dry_run: bool,
 ) -> None:
-    """Decide whether ``ops`` may be applied now, and store the plan."""
-    s = ctx.settings.sync
-    members = sum(1 for kind, _ in ledger if kind == Kind.USER)
+    """Decide whether ``ops`` may be applied now (:mod:`syncd.engine.hold`), and store the plan."""
     report.ops, report.summary = ops, summarize(ops)
-    report.held = hold_reason(ops, members, max_deletes=s.max_deletes, max_delete_ratio=s.max_delete_ratio)
+    report.held = hold_reason(
+        ops, _counts(ledger), _limits(ctx), window=await _window(ctx),
+        today=today, last_run=await records.last_success_date(ctx.sessions),
+    )  # fmt: skip
     status = PlanStatus.PLANNED if dry_run else (PlanStatus.HELD if report.held else PlanStatus.APPLIED)
     report.plan_id = await approval.store_plan(
         ctx.sessions, report.run_id, ops, status, report.held, digest, keep_ops=dry_run or bool(report.held)
@@ -186,4 +286,3 @@ async def _plan(
     elif report.held:
         report.result = RunResult.HELD
         log.warning("plan.held", plan_id=report.plan_id, reason=report.held)
-

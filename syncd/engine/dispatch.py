@@ -32,7 +32,7 @@ log = structlog.get_logger("syncd.engine.apply")
 
 #: how a settled dependency ended, as a message names it
 _ENDED = {OpState.DONE: "done", OpState.FAILED: "failed", OpState.SKIPPED: "was skipped",
-          OpState.PENDING: "is pending"}  # fmt: skip
+          OpState.PENDING: "is pending", OpState.SUPERSEDED: "is no longer wanted"}  # fmt: skip
 
 
 def blocked_reason(seq: int, state: OpState, why: str) -> str:
@@ -81,6 +81,14 @@ class ApplyResult:
         self.pending += other.pending
         self.aborted = self.aborted or other.aborted
         self.outcomes.update(other.outcomes)
+
+    @property
+    def superseded(self) -> int:
+        return sum(n for (_, _, result), n in self.outcomes.items() if result == OpState.SUPERSEDED)
+
+    def describe(self) -> str:
+        """``user delete superseded 5, dept create done 1``: what became of these operations."""
+        return ", ".join(f"{k} {a} {r} {n}" for (k, a, r), n in sorted(self.outcomes.items()))
 
     def counts(self) -> dict[str, dict[str, dict[str, int]]]:
         """``{kind: {action: {result: n}}}`` for the run record."""

@@ -1,28 +1,118 @@
 """When a plan must wait for a person's approval.  Pure.
 
-Only member deletions count today: a plan is held when it deletes more than ``sync.max_deletes``
-members, or more than ``sync.max_delete_ratio`` of the members the ledger holds.
+Two rules, each giving a reason (the first that applies is the message):
+
+* **Deletion budget**, per kind (members, departments, job grades, job positions): the deletions this
+  plan makes, and those applied without approval within ``sync.delete_window`` plus this plan's, may
+  not exceed ``sync.max_deletes`` or ``sync.max_delete_ratio`` of what the ledger held (now, and at the
+  window's start).  Deletions someone approved do not use the budget.
+* **Clock guard**: a plan that changes anything is held when today is before the last run's date or
+  more than ``sync.max_clock_jump`` after it (a clock set back re-creates people who left; set forward,
+  it deletes people in their notice period).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from syncd.engine.plan import Op
 from syncd.states import Action, Kind
 
+#: how each kind is named in a hold message
+NOUNS = {
+    Kind.USER: "members",
+    Kind.DEPT: "departments",
+    Kind.GRADE: "job grades",
+    Kind.POSITION: "job positions",
+}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_deletes: int
+    max_delete_ratio: float
+    #: ``sync.delete_window`` as configured ("24h"), for messages
+    window: str = "24h"
+    #: ``sync.max_clock_jump`` in days
+    max_clock_jump_days: float = 2.0
+    max_clock_jump: str = "2d"
+
+
+@dataclass(frozen=True)
+class Window:
+    """What the journal says about the last ``sync.delete_window``, per kind."""
+
+    #: deletions applied without approval (recovered ones included)
+    deleted: Mapping[str, int] = field(default_factory=dict)
+    #: every deletion and creation applied, approved or not: the ledger at the window's start is
+    #: today's plus the former minus the latter
+    deleted_all: Mapping[str, int] = field(default_factory=dict)
+    created_all: Mapping[str, int] = field(default_factory=dict)
+
+    def at_start(self, kind: str, now: int) -> int:
+        return now + self.deleted_all.get(kind, 0) - self.created_all.get(kind, 0)
+
 
 def hold_reason(
-    ops: list[Op], ledger_members: int, *, max_deletes: int, max_delete_ratio: float
+    ops: list[Op],
+    ledger_counts: Mapping[str, int],
+    limits: Limits,
+    *,
+    window: Window | None = None,
+    today: dt.date | None = None,
+    last_run: dt.date | None = None,
 ) -> str | None:
-    """Why this plan must wait for approval, or None.  Only member deletions count."""
-    deletes = sum(1 for op in ops if op.kind == Kind.USER and op.action == Action.DELETE)
+    """Why this plan must wait for approval, or None."""
+    deletes = Counter(op.kind for op in ops if op.action == Action.DELETE)
+    for kind in Kind:
+        reason = budget_reason(kind, deletes[kind], ledger_counts.get(kind, 0), limits, window or Window())
+        if reason:
+            return reason
+    if ops and today is not None and last_run is not None:
+        return _clock(today, last_run, limits)
+    return None
+
+
+def budget_reason(kind: Kind, deletes: int, ledger: int, limits: Limits, window: Window) -> str | None:
     if deletes == 0:
         return None
-    ratio = deletes / ledger_members if ledger_members else 1.0
-    if deletes > max_deletes:
-        return f"plan deletes {deletes} members, more than sync.max_deletes = {max_deletes}"
-    if ratio > max_delete_ratio:
+    noun = NOUNS[kind]
+    ratio = deletes / ledger if ledger else 1.0
+    if deletes > limits.max_deletes:
+        return f"plan deletes {deletes} {noun}, more than sync.max_deletes = {limits.max_deletes}"
+    if ratio > limits.max_delete_ratio:
         return (
-            f"plan deletes {deletes} of {ledger_members} members ({ratio:.0%}), more than "
-            f"sync.max_delete_ratio = {max_delete_ratio:.0%}"
+            f"plan deletes {deletes} of {ledger} {noun} ({ratio:.0%}), more than "
+            f"sync.max_delete_ratio = {limits.max_delete_ratio:.0%}"
+        )
+    earlier = window.deleted.get(kind, 0)
+    total, start = earlier + deletes, window.at_start(kind, ledger)
+    in_window = ratio_w = 0.0
+    if earlier:
+        in_window, ratio_w = total, total / start if start else 1.0
+    if in_window > limits.max_deletes or ratio_w > limits.max_delete_ratio:
+        return (
+            f"{earlier} {noun} deleted without approval in the last {limits.window} and {deletes} more "
+            f"in this plan: {total} of {start} ({ratio_w:.0%}) at the window's start, more than "
+            f"sync.max_deletes = {limits.max_deletes} or sync.max_delete_ratio = "
+            f"{limits.max_delete_ratio:.0%} per sync.delete_window = {limits.window}"
+        )
+    return None
+
+
+def _clock(today: dt.date, last_run: dt.date, limits: Limits) -> str | None:
+    if today < last_run:
+        return (
+            f"today ({today.isoformat()}) is before the last run ({last_run.isoformat()}): the clock "
+            "was set back; check it, then approve"
+        )
+    if (today - last_run).days > limits.max_clock_jump_days:
+        return (
+            f"today ({today.isoformat()}) is {(today - last_run).days} days after the last run "
+            f"({last_run.isoformat()}), more than sync.max_clock_jump = {limits.max_clock_jump}: check "
+            "the clock, then approve"
         )
     return None

@@ -1,8 +1,8 @@
 """The journal: every operation written as ``pending`` before it is sent, and settled after.
 
-An operation's outcome (``done`` / ``failed`` / ``skipped``, ``sent_at`` = when its first answer was
-recorded) is settled in the same transaction as the ledger change it implies, so the ledger never
-claims something WORKBOX was not told.  Outcomes are settled in batches (:class:`SettleBatcher`);
+An operation's outcome (``done`` / ``failed`` / ``skipped`` / ``superseded``, ``sent_at`` = when its
+first answer was recorded) is settled in the same transaction as the ledger change it implies, so the
+ledger never claims something WORKBOX was not told.  Outcomes are settled in batches (:class:`SettleBatcher`);
 an operation whose outcome was not settled when the process died stays ``pending``, and recovery
 re-drives it.  Every write checks the fencing token: a process that lost the leader lease journals,
 sends and settles nothing more.
@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -22,10 +23,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syncd.db.models import Lease, LedgerEntry, Operation, utcnow
+from syncd.db.models import Lease, LedgerEntry, Operation, Plan, utcnow
 from syncd.engine.plan import Op, body_hash
 from syncd.errors import SyncdError
-from syncd.states import Action, OpState
+from syncd.states import Action, OpState, PlanStatus
 
 #: outcomes are settled in batches: at most this many, or this often (seconds).  A crash loses at
 #: most one batch of settles; those operations stay pending and are re-driven idempotently.
@@ -33,6 +34,8 @@ MAX_BATCH = 500
 FLUSH_SECONDS = 0.2
 #: rows per INSERT of a journal write
 INSERT_CHUNK = 2000
+#: outcomes settled without a request to WORKBOX
+UNSENT = (OpState.SKIPPED, OpState.SUPERSEDED)
 
 
 @dataclass
@@ -50,6 +53,8 @@ class Job:
     depends_on: list[int]
     #: ``body_hash(body)`` as journaled (None: compute it when needed)
     body_hash: str | None = None
+    #: the plan it belongs to (None: journaled by hand, or by no plan syncd knows)
+    plan_id: str | None = None
 
 
 class FencedOut(SyncdError):
@@ -115,7 +120,7 @@ class Journal:
         # the jobs come from the operations in hand (not read back): one copy of each body in memory
         return [
             Job(id_of[op.seq], run_id, op.seq, op.level, op.kind, op.key, op.action, op.body,
-                list(op.depends_on), digest)
+                list(op.depends_on), digest, plan_id)
             for op, digest in zip(ops, hashes, strict=True)
         ]  # fmt: skip
 
@@ -124,11 +129,33 @@ class Journal:
         cols = (
             Operation.id, Operation.run_id, Operation.seq, Operation.level, Operation.kind,
             Operation.external_key, Operation.action, Operation.body, Operation.depends_on,
+            Operation.body_hash, Operation.plan_id,
         )  # fmt: skip
         stmt = sa.select(*cols).where(Operation.state == OpState.PENDING)
         async with self.sessions() as db:
             rows = (await db.execute(stmt.order_by(Operation.run_id, Operation.seq))).all()
-        return [Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], list(r[8] or [])) for r in rows]
+        return [
+            Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], list(r[8] or []), r[9], plan_id=r[10])
+            for r in rows
+        ]
+
+    async def plans_of(self, plan_ids: Collection[str]) -> dict[str, tuple[PlanStatus, dict[str, Any]]]:
+        """plan id → (status, summary) of the stored plans among ``plan_ids``."""
+        async with self.sessions() as db:
+            rows = await db.execute(
+                sa.select(Plan.id, Plan.status, Plan.summary).where(Plan.id.in_(sorted(plan_ids)))
+            )
+            return {pid: (PlanStatus(status), summary or {}) for pid, status, summary in rows.all()}
+
+    async def journaled_counts(self, plan_ids: Collection[str]) -> Counter[tuple[str, str, str]]:
+        """(plan id, kind, action) → operations journaled for those plans, settled or not."""
+        async with self.sessions() as db:
+            rows = await db.execute(
+                sa.select(Operation.plan_id, Operation.kind, Operation.action, sa.func.count())
+                .where(Operation.plan_id.in_(sorted(plan_ids)))
+                .group_by(Operation.plan_id, Operation.kind, Operation.action)
+            )
+            return Counter({(p, k, a): n for p, k, a, n in rows.all()})
 
     async def states_of(self, run_id: int, seqs: Sequence[int]) -> dict[int, tuple[OpState, str]]:
         """seq → (state, last error) of operations ``seqs`` of run ``run_id``."""
@@ -242,10 +269,10 @@ async def _write_outcomes(db: AsyncSession, batch: list[_Outcome]) -> None:
                 "b_state": o.state,
                 "b_error": o.error,
                 "b_code": o.code,
-                "b_inc": 0 if o.state is OpState.SKIPPED else 1,
+                "b_inc": 0 if o.state in UNSENT else 1,
                 "b_at": o.at,
                 "b_settled": o.at if o.state.settled else None,
-                "b_sent": None if o.state is OpState.SKIPPED else o.at,
+                "b_sent": None if o.state in UNSENT else o.at,
             }
             for o in batch
         ],

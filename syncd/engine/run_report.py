@@ -31,6 +31,8 @@ class RunReport:
     rejects: list[Reject] = field(default_factory=list)
     applied: ApplyResult | None = None
     recovered: ApplyResult | None = None
+    #: an approval's operations that the current sources no longer want, and why (for the message)
+    dropped: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     #: the exit code of the error that failed the run, when it asks for more than ``failed`` gives
@@ -74,6 +76,10 @@ class RunReport:
                 f"{self.applied.total_done} applied, {len(self.applied.failed)} failed, "
                 f"{self.applied.skipped} skipped, {self.applied.pending} pending"
             )
+        if self.recovered and self.recovered.outcomes:
+            parts.append(f"recovered from earlier runs: {self.recovered.describe()}")
+        if self.dropped:
+            parts.append(self.dropped)
         if self.quarantined:
             parts.append(f"{self.quarantined} records in quarantine")
         for source, kind, reason in self.stale:
@@ -101,7 +107,7 @@ async def record_finish(sessions: records.Sessions, report: RunReport, started: 
     }
     if report.applied:
         counts["apply"] = report.applied.counts()
-    if report.recovered and (report.recovered.total_done or report.recovered.failed):
+    if report.recovered and report.recovered.outcomes:
         counts["recovered"] = report.recovered.counts()
     stale = [f"{s}:{k}" for s, k, _ in report.stale]
     await records.finish_run(

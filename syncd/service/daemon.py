@@ -37,6 +37,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from syncd import metrics
 from syncd.config import Settings, parse_interval
+from syncd.engine.approval import refresh_held_gauge
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.errors import ConfigError, SyncdError
@@ -94,6 +95,7 @@ class Daemon:
                 last = await last_success(ctx.engine)
                 if last is not None:
                     metrics.LAST_SUCCESS.set(last.timestamp())
+                await refresh_held_gauge(ctx.sessions, s.sync.seconds("plan_ttl"))
 
             health = HealthServer(s, ctx.engine, self._status)
             await health.start()

@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from syncd.db import records
 from syncd.db.models import Operation, SyncRun, utcnow
 from syncd.engine.cycle import run_cycle
 from syncd.engine.journal import Journal
-from syncd.engine.plan import Op
+from syncd.engine.plan import Op, summarize
 from syncd.errors import DatabaseError
 
 from .conftest import World
@@ -86,7 +87,11 @@ async def test_recovery_skips_the_dependants_of_a_failed_operation(world: World)
         db.add(run)
         await db.flush()
         run_id = run.id
-    jobs = await applier.journal(run_id, "plan-x", [dept, child])
+    plan_id = await records.store_plan(
+        world.ctx.sessions, run_id=run_id, plan_hash="x", ledger_hash="x", status="applied",
+        hold_reason=None, summary=summarize([dept, child]), operations=[],
+    )  # fmt: skip
+    jobs = await applier.journal(run_id, plan_id, [dept, child])
     async with world.ctx.sessions.begin() as db:  # the parent was rejected; the run ended before the child
         await db.execute(
             sa.update(Operation)

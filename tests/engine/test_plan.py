@@ -9,14 +9,14 @@ operation may be refused and the model must end exactly at the desired directory
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncd.engine.hold import hold_reason
+from syncd.engine.hold import NOUNS, Limits, hold_reason
 from syncd.engine.plan import (
     Op,
     body_hash,
@@ -532,24 +532,29 @@ def _ops(member_deletes: int, **others: int) -> list[Op]:
         (_ops(11), 100, 50, 0.1, "ratio"),
         (_ops(3), 10, 50, 0.25, "ratio"),
         (_ops(51), 100, 50, 0.1, "count"),  # both: the count is named first
-        (_ops(0, dept_delete=500, job_grade_delete=80, job_position_delete=80), 10, 50, 0.1, None),
+        # departments, grades and positions have budgets of their own (each kind: 1000 in the ledger)
+        (_ops(0, dept_delete=500, job_grade_delete=80, job_position_delete=80), 10, 50, 0.1, "count"),
+        (_ops(0, dept_delete=50, job_grade_delete=50, job_position_delete=50), 10, 50, 0.1, None),
+        (_ops(0, job_grade_delete=101), 10, 500, 0.1, "ratio"),
         (_ops(1, user_create=500, user_update=500), 100, 50, 0.1, None),
         (_ops(1), 0, 50, 0.1, "ratio"),  # deleting from an empty ledger is 100 %
         (_ops(5), 100, 4, 1.0, "count"),
     ],
 )
 def test_hold_reason(ops, members, max_deletes, ratio, held):
-    reason = hold_reason(ops, members, max_deletes=max_deletes, max_delete_ratio=ratio)
+    counts = {"user": members, "dept": 1000, "job-grade": 1000, "job-position": 1000}
+    reason = hold_reason(ops, counts, Limits(max_deletes=max_deletes, max_delete_ratio=ratio))
     if held is None:
         assert reason is None
         return
     assert reason is not None
-    deletes = sum(op.kind == "user" and op.action == "delete" for op in ops)
-    assert str(deletes) in reason
+    deleted = Counter(op.kind for op in ops if op.action == "delete")
+    kind = next(k for k in ("job-grade", "job-position", "dept", "user") if deleted[k])
+    assert f"{deleted[kind]} " in reason and NOUNS[kind] in reason  # type: ignore[index]
     if held == "count":
         assert f"sync.max_deletes = {max_deletes}" in reason
     else:
-        assert "sync.max_delete_ratio" in reason and f"of {members} members" in reason
+        assert "sync.max_delete_ratio" in reason and f"of {counts[kind]} {NOUNS[kind]}" in reason  # type: ignore[index]
 
 
 def test_summarize_counts_per_kind_and_action():

@@ -9,9 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from syncd.db.models import QuarantineEntry
-from syncd.engine.approval import ApprovalRefused, approve
+from syncd.engine.approval import ApprovalRefused
 from syncd.engine.context import SyncContext
-from syncd.engine.cycle import run_cycle
+from syncd.engine.cycle import approve, run_cycle
 from tests.engine.conftest import World, settings_for
 from tests.engine.oracle import expected_directory
 
@@ -64,7 +64,9 @@ def _other_dept(world: World, not_code: str) -> str:
     return next(d.code for d in world.sb.company.departments.values() if d.is_active and d.code != not_code)
 
 
-async def test_each_single_hr_change_yields_exactly_its_minimal_operations(world: World) -> None:
+async def test_each_single_hr_change_yields_exactly_its_minimal_operations(world: World, db_url: str) -> None:
+    # one department of four deleted is 25 %: this test is about minimal operations, not the budget
+    world.ctx.settings = settings_for(world.sb, db_url, max_delete_ratio=1.0)
     assert (await run_cycle(world.ctx)).exit_code == 0
     sb = world.sb
     e1, e2, e3, e4, e5, e6 = (_member(world, n) for n in range(6))
@@ -214,15 +216,15 @@ async def test_termination_wave_is_held_then_approved(world: World) -> None:
     assert world.workbox_requests() == before  # nothing applied
 
     assert held.plan_id is not None
-    approved = await approve(world.ctx, held.plan_id)
+    approved = await approve(world.ctx, held.plan_id, "test")
     assert approved.exit_code == 0, approved.message()
     assert world.workbox_requests(method="DELETE") == len(wave)
     await assert_converged(world)
     with pytest.raises(ApprovalRefused, match="not held"):
-        await approve(world.ctx, held.plan_id)
+        await approve(world.ctx, held.plan_id, "test")
 
 
-async def test_approval_refuses_when_the_ledger_changed(world: World, db_url: str) -> None:
+async def test_approval_refuses_a_plan_a_newer_one_superseded(world: World, db_url: str) -> None:
     assert (await run_cycle(world.ctx)).exit_code == 0
     for e in [e for e in world.sb.company.employee_list() if e.status == "Active"][:50]:
         world.sb.mutate("terminate", employee_id=e.employee_id, termination_date="2020-01-01")
@@ -232,8 +234,8 @@ async def test_approval_refuses_when_the_ledger_changed(world: World, db_url: st
     async with SyncContext.open(lenient) as ctx:
         assert (await run_cycle(ctx)).exit_code == 0  # another run applied changes meanwhile
     before = world.workbox_requests()
-    with pytest.raises(ApprovalRefused, match="ledger that has changed"):
-        await approve(world.ctx, held.plan_id)
+    with pytest.raises(ApprovalRefused, match="superseded by the newer plan"):
+        await approve(world.ctx, held.plan_id, "test")
     assert world.workbox_requests() == before
 
 
