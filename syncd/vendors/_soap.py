@@ -9,7 +9,7 @@ callback and cleared as soon as it ends.  It is hardened against hostile XML:
 * the parser itself is configured with ``resolve_entities=False, no_network=True, load_dtd=False,
   huge_tree=False`` as a second line (libxml2 then also refuses a single text node over 10 MB);
 * the body size is bounded by ``max_response_bytes`` while it is read (see
-  :func:`syncd.vendors._http.iter_bounded`).
+  :func:`syncd.vendors.transport.iter_bounded`).
 
 Everything that goes wrong while reading is a :class:`~syncd.errors.ProtocolError`.
 """

@@ -28,7 +28,6 @@ from syncd.errors import (
     TransientError,
     VendorConfigError,
 )
-from syncd.vendors._http import Transport, iter_bounded, retry_after
 from syncd.vendors._soap import SoapResult, build_envelope, read_soap
 from syncd.vendors.common import InvalidRecord, split_records
 from syncd.vendors.infinityhr_models import (
@@ -44,6 +43,7 @@ from syncd.vendors.infinityhr_models import (
     parse_department,
     parse_employee,
 )
+from syncd.vendors.transport import Transport, iter_bounded, retry_after
 
 VENDOR = "infinityhr"
 __all__ = [

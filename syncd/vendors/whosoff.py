@@ -28,8 +28,8 @@ from syncd.errors import (
     VendorConfigError,
     VendorError,
 )
-from syncd.vendors._http import Transport, read_bounded, retry_after
 from syncd.vendors.common import InvalidRecord, split_records
+from syncd.vendors.transport import Transport, read_bounded, retry_after
 
 VENDOR = "whosoff"
 NONCE_LENGTH = 32

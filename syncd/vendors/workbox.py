@@ -34,7 +34,7 @@ from syncd.errors import (
     VendorConfigError,
     VendorError,
 )
-from syncd.vendors._http import Transport, read_bounded, retry_after
+from syncd.vendors.transport import Transport, read_bounded, retry_after
 
 VENDOR = "workbox"
 Kind = Literal["dept", "user", "job-grade", "job-position"]
