@@ -20,7 +20,6 @@ from lxml import etree
 from pydantic import SecretStr
 
 from syncd.config import InfinityHRSettings
-from syncd.credentials import Grant, InfinityHRSessionManager
 from syncd.errors import (
     ProtocolError,
     RejectedError,
@@ -30,6 +29,7 @@ from syncd.errors import (
 )
 from syncd.vendors._soap import SoapResult, build_envelope, read_soap
 from syncd.vendors.common import InvalidRecord, split_records
+from syncd.vendors.credentials import Grant, InfinityHRSessionManager
 from syncd.vendors.infinityhr_models import (
     PRIVATE_FIELDS,
     ChangePage,
@@ -149,7 +149,7 @@ def _raise_fault(result: SoapResult, kw: dict[str, Any]) -> None:
 
 
 class InfinityHRAuth:
-    """The :class:`~syncd.credentials.SessionIssuer` for InfinityHR."""
+    """The :class:`~syncd.vendors.credentials.SessionIssuer` for InfinityHR."""
 
     def __init__(self, wire: _Wire) -> None:
         self._wire = wire

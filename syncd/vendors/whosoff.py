@@ -19,7 +19,6 @@ import aiohttp
 from pydantic import SecretStr
 
 from syncd.config import WhosOffSettings
-from syncd.credentials import Grant, WhosOffTokenManager
 from syncd.errors import (
     ProtocolError,
     RejectedError,
@@ -29,6 +28,7 @@ from syncd.errors import (
     VendorError,
 )
 from syncd.vendors.common import InvalidRecord, split_records
+from syncd.vendors.credentials import Grant, WhosOffTokenManager
 from syncd.vendors.transport import Transport, read_bounded, retry_after
 
 VENDOR = "whosoff"
@@ -330,7 +330,7 @@ def _grant(data: list[Any], method: str) -> Grant:
 
 
 class WhosOffAuth:
-    """The :class:`~syncd.credentials.TokenIssuer` for WhosOff."""
+    """The :class:`~syncd.vendors.credentials.TokenIssuer` for WhosOff."""
 
     def __init__(self, wire: _Wire) -> None:
         self._wire = wire

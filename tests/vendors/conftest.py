@@ -20,8 +20,8 @@ from pydantic import SecretStr
 
 import syncd.vendors.whosoff as whosoff_mod
 from syncd.config import InfinityHRSettings, WhosOffSettings, WorkboxSettings
-from syncd.credentials import Grant
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from syncd.vendors.credentials import Grant
 from syncd.vendors.infinityhr import InfinityHRAuth
 from syncd.vendors.workbox import WorkboxClient
 

@@ -12,11 +12,11 @@ import pytest
 from pydantic import SecretStr
 
 from syncd.config import InfinityHRSettings, WhosOffSettings
-from syncd.credentials import Grant, InfinityHRSessionManager, WhosOffTokenManager
 from syncd.errors import TokenExpiredError
 from syncd.metrics import CREDENTIAL_RENEWALS
 from syncd.sandbox import Sandbox
 from syncd.vendors import WhosOffClient
+from syncd.vendors.credentials import Grant, InfinityHRSessionManager, WhosOffTokenManager
 
 from .conftest import whosoff_settings
 
