@@ -29,7 +29,7 @@ from syncd.errors import (
 )
 from syncd.vendors._soap import SoapResult, build_envelope, read_soap
 from syncd.vendors.common import InvalidRecord, split_records
-from syncd.vendors.credentials import Grant, InfinityHRSessionManager
+from syncd.vendors.credentials import Clock, Grant, InfinityHRSessionManager, with_renewal
 from syncd.vendors.infinityhr_models import (
     PRIVATE_FIELDS,
     ChangePage,
@@ -186,7 +186,7 @@ class InfinityHRClient:
     """Employees and departments from InfinityHR.  The caller owns ``session``.
 
     ``sessions`` may be shared (and kept alive by the daemon); by default the client makes its own,
-    available as :attr:`sessions`.
+    available as :attr:`sessions`, on ``clock`` (monotonic) and ``wall`` (unix time).
     """
 
     def __init__(
@@ -195,11 +195,14 @@ class InfinityHRClient:
         settings: InfinityHRSettings,
         *,
         sessions: InfinityHRSessionManager | None = None,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
     ) -> None:
         self.settings = settings
         self._transport = Transport(VENDOR, session, settings)
         self._wire = _Wire(self._transport, settings)
-        self.sessions = sessions or InfinityHRSessionManager(settings, InfinityHRAuth(self._wire))
+        auth = InfinityHRAuth(self._wire)
+        self.sessions = sessions or InfinityHRSessionManager(settings, auth, clock=clock, wall=wall)
 
     async def close(self) -> None:
         """Nothing to release: the caller owns the HTTP session."""
@@ -215,9 +218,9 @@ class InfinityHRClient:
     ) -> SoapResult:
         """A data call with a live session; on InvalidSessionException one re-authentication and retry."""
         s = self.settings
-        for renewed in (False, True):
-            session = await self.sessions.get()
-            sent = [time.monotonic()]
+        clock = self.sessions.clock
+
+        async def call(session: SecretStr) -> SoapResult:
             request: list[tuple[str, str | None]] = [
                 ("VendorID", s.vendor_id),
                 ("SessionID", session.get_secret_value()),
@@ -225,26 +228,23 @@ class InfinityHRClient:
             ]
             if page is not None:
                 request += [("PageNumber", str(page)), ("PageSize", str(s.page_size))]
+            sent = clock()
 
-            async def attempt(
-                n: int, sent: list[float] = sent, request: list[tuple[str, str | None]] = request
-            ) -> SoapResult:
-                sent[0] = time.monotonic()
+            async def attempt(n: int) -> SoapResult:
+                nonlocal sent
+                sent = clock()
                 return await self._wire.call(
                     method, request, extra=extra, record_tags=record_tags, on_record=on_record, attempt=n
                 )
 
-            try:
-                result = await self._transport.retrying(method, attempt)
-            except TokenExpiredError:
-                if renewed:
-                    raise
-                log.info("session.refused", vendor=VENDOR, method=method, page=page)
-                await self.sessions.renew("reactive", stale=session)
-                continue
-            self.sessions.touch(session, sent[0])
+            result = await self._transport.retrying(method, attempt)
+            self.sessions.touch(session, sent)
             return result
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def refused() -> None:
+            log.info("session.refused", vendor=VENDOR, method=method, page=page)
+
+        return await with_renewal(self.sessions, call, on_refused=refused)
 
     async def _pages(
         self,

@@ -28,7 +28,7 @@ from syncd.errors import (
     VendorError,
 )
 from syncd.vendors.common import InvalidRecord, split_records
-from syncd.vendors.credentials import Grant, WhosOffTokenManager
+from syncd.vendors.credentials import Clock, Grant, WhosOffTokenManager, with_renewal
 from syncd.vendors.transport import Transport, read_bounded, retry_after
 
 VENDOR = "whosoff"
@@ -203,9 +203,11 @@ class _NonceReused(Exception):
 class _Wire:
     """Requests and replies: JSON envelopes, error codes → :mod:`syncd.errors`."""
 
-    def __init__(self, transport: Transport, settings: WhosOffSettings) -> None:
+    def __init__(self, transport: Transport, settings: WhosOffSettings, wall: Clock) -> None:
         self.transport = transport
         self.settings = settings
+        #: unix time, to turn ``token_expiry_date`` into a lifetime
+        self.wall = wall
         self.root = settings.url.rstrip("/") + "/v4"
 
     async def call(
@@ -310,10 +312,10 @@ class _Wire:
             )
 
         data = await self.transport.retrying(method, attempt)
-        return _grant(data, method)
+        return _grant(data, method, self.wall())
 
 
-def _grant(data: list[Any], method: str) -> Grant:
+def _grant(data: list[Any], method: str, now: float) -> Grant:
     try:
         token = data[0]["token"]
         value = token["access_token"]
@@ -326,7 +328,7 @@ def _grant(data: list[Any], method: str) -> Grant:
         raise ProtocolError(VENDOR, "authenticate response has an empty access_token", method=method)
     if expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=UTC)
-    return Grant(SecretStr(value), expiry.timestamp() - time.time())
+    return Grant(SecretStr(value), expiry.timestamp() - now)
 
 
 class WhosOffAuth:
@@ -352,7 +354,7 @@ class WhosOffClient:
     """Users and departments from WhosOff.  The caller owns ``session``.
 
     ``tokens`` may be shared between clients (and kept alive by the daemon); by default the client
-    makes its own, available as :attr:`tokens`.
+    makes its own, available as :attr:`tokens`, on ``clock`` (monotonic) and ``wall`` (unix time).
     """
 
     def __init__(
@@ -361,11 +363,13 @@ class WhosOffClient:
         settings: WhosOffSettings,
         *,
         tokens: WhosOffTokenManager | None = None,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
     ) -> None:
         self.settings = settings
         self._transport = Transport(VENDOR, session, settings)
-        self._wire = _Wire(self._transport, settings)
-        self.tokens = tokens or WhosOffTokenManager(settings, WhosOffAuth(self._wire))
+        self._wire = _Wire(self._transport, settings, wall)
+        self.tokens = tokens or WhosOffTokenManager(settings, WhosOffAuth(self._wire), clock=clock, wall=wall)
 
     async def get_users(self, status_id: int = 99) -> tuple[list[WhosOffUser], list[InvalidRecord]]:
         """Every user of the company (``status_id`` 0 disabled, 1 active, 99 both) in one response."""
@@ -384,16 +388,11 @@ class WhosOffClient:
         self, http_method: str, path: str, method: str, body: dict[str, Any] | None
     ) -> list[Any]:
         """A data call with a valid token; on TOK004/401 one token renewal and one more try."""
-        for renewed in (False, True):
-            token = await self.tokens.get()
 
-            async def attempt(n: int, token: SecretStr = token) -> list[Any]:
+        async def call(token: SecretStr) -> list[Any]:
+            async def attempt(n: int) -> list[Any]:
                 return await self._wire.call(http_method, path, method, body=body, token=token, attempt=n)
 
-            try:
-                return await self._transport.retrying(method, attempt)
-            except TokenExpiredError:
-                if renewed:
-                    raise
-                await self.tokens.renew("reactive", stale=token)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return await self._transport.retrying(method, attempt)
+
+        return await with_renewal(self.tokens, call)
