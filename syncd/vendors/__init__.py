@@ -16,7 +16,8 @@ from syncd.vendors.infinityhr import (
     InfinityHRAuth,
     InfinityHRClient,
 )
-from syncd.vendors.whosoff import WhosOffAuth, WhosOffClient, WhosOffDepartment, WhosOffUser
+from syncd.vendors.whosoff import WhosOffAuth, WhosOffClient
+from syncd.vendors.whosoff_models import WhosOffDepartment, WhosOffUser
 from syncd.vendors.workbox import Kind, WorkboxClient, sign_v1, sign_v2
 
 __all__ = [

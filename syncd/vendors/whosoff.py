@@ -1,7 +1,7 @@
 """WhosOff REST client (contract §1): authentication, users and departments.
 
 The wire choices marked [designed] in the contract (key names, ``token_expiry_date`` format, error
-codes) live in this module and nowhere else.
+codes) live in this module and in :mod:`syncd.vendors.whosoff_models`, nowhere else.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
@@ -30,8 +30,10 @@ from syncd.errors import (
 from syncd.vendors.common import InvalidRecord, split_records
 from syncd.vendors.credentials import Clock, Grant, WhosOffTokenManager, with_renewal
 from syncd.vendors.transport import Transport, read_bounded, retry_after
+from syncd.vendors.whosoff_models import WhosOffDepartment, WhosOffUser, parse_department, parse_user
 
 VENDOR = "whosoff"
+__all__ = ["WhosOffAuth", "WhosOffClient", "WhosOffDepartment", "WhosOffUser", "make_nonce", "request_secret"]
 NONCE_LENGTH = 32
 _NONCE_ALPHABET = string.ascii_letters + string.digits
 
@@ -44,133 +46,6 @@ _AUTH_CONFIG = {
     "AUTH005": "unknown app id: check whosoff.app_id",
     "AUTH006": "the nonce was refused as malformed (a syncd bug; please report it)",
 }
-
-
-# ----------------------------------------------------------------------------------------- models
-
-
-@dataclass(frozen=True, slots=True)
-class WhosOffUser:
-    user_id: int
-    staff_code: str | None
-    title: str | None
-    first_name: str | None
-    middle_name: str | None
-    last_name: str | None
-    email_contact: str | None
-    department_id: int | None
-    user_type_id: int | None
-    status_id: int | None
-    employment_started_date: date | None
-    employment_ended_date: date | None
-    work_telephone: str | None
-    mobile_telephone: str | None
-    active_directory_username: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class WhosOffDepartment:
-    department_id: int
-    name: str | None
-    min_user: int | None
-
-
-_USER_STR = (
-    "staff_code", "title", "first_name", "middle_name", "last_name", "email_contact",
-    "work_telephone", "mobile_telephone", "active_directory_username",
-)  # fmt: skip
-_USER_INT = ("department_id", "user_type_id", "status_id")
-_USER_DATE = ("employment_started_date", "employment_ended_date")
-_USER_KEYS = ("user_id", *_USER_STR, *_USER_INT, *_USER_DATE)
-
-
-class _Invalid(Exception):
-    pass
-
-
-def _opt_str(raw: dict[str, Any], key: str) -> str | None:
-    v = raw.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, str | int | float):
-        raise _Invalid(f"{key} is not a string")
-    return str(v) if v != "" else None
-
-
-def _opt_int(raw: dict[str, Any], key: str) -> int | None:
-    v = raw.get(key)
-    if v is None or v == "":
-        return None
-    if isinstance(v, bool):
-        raise _Invalid(f"{key} is not an integer")
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-        return int(v)
-    raise _Invalid(f"{key} is not an integer")
-
-
-def _opt_date(raw: dict[str, Any], key: str) -> date | None:
-    v = raw.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise _Invalid(f"{key} is not a date")
-    try:
-        return date.fromisoformat(v[:10])
-    except ValueError:
-        raise _Invalid(f"{key} is not a YYYY-MM-DD date") from None
-
-
-def _record_id(raw: dict[str, Any], key: str) -> str | None:
-    v = raw.get(key)
-    return None if v is None else str(v)[:64]
-
-
-def _safe_payload(raw: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """Only the documented fields (so nothing unexpected — a secret, a password — is carried on)."""
-    return {k: raw[k] for k in keys if k in raw and isinstance(raw[k], str | int | float | None)}
-
-
-def parse_user(raw: object) -> WhosOffUser | InvalidRecord:
-    if not isinstance(raw, dict):
-        return InvalidRecord(VENDOR, None, "user is not a JSON object", {})
-    try:
-        user_id = _opt_int(raw, "user_id")
-        if user_id is None:
-            raise _Invalid("user_id is missing")
-        return WhosOffUser(
-            user_id=user_id,
-            staff_code=_opt_str(raw, "staff_code"),
-            title=_opt_str(raw, "title"),
-            first_name=_opt_str(raw, "first_name"),
-            middle_name=_opt_str(raw, "middle_name"),
-            last_name=_opt_str(raw, "last_name"),
-            email_contact=_opt_str(raw, "email_contact"),
-            department_id=_opt_int(raw, "department_id"),
-            user_type_id=_opt_int(raw, "user_type_id"),
-            status_id=_opt_int(raw, "status_id"),
-            employment_started_date=_opt_date(raw, "employment_started_date"),
-            employment_ended_date=_opt_date(raw, "employment_ended_date"),
-            work_telephone=_opt_str(raw, "work_telephone"),
-            mobile_telephone=_opt_str(raw, "mobile_telephone"),
-            active_directory_username=_opt_str(raw, "active_directory_username"),
-        )
-    except _Invalid as exc:
-        return InvalidRecord(VENDOR, _record_id(raw, "user_id"), str(exc), _safe_payload(raw, _USER_KEYS))
-
-
-def parse_department(raw: object) -> WhosOffDepartment | InvalidRecord:
-    if not isinstance(raw, dict):
-        return InvalidRecord(VENDOR, None, "department is not a JSON object", {})
-    try:
-        dept_id = _opt_int(raw, "department_id")
-        if dept_id is None:
-            raise _Invalid("department_id is missing")
-        return WhosOffDepartment(dept_id, _opt_str(raw, "name"), _opt_int(raw, "min_user"))
-    except _Invalid as exc:
-        keys = ("department_id", "name", "min_user")
-        return InvalidRecord(VENDOR, _record_id(raw, "department_id"), str(exc), _safe_payload(raw, keys))
 
 
 # -------------------------------------------------------------------------------------- wire level
