@@ -43,7 +43,7 @@ from syncd.vendors.infinityhr_models import (
     parse_department,
     parse_employee,
 )
-from syncd.vendors.transport import Transport, iter_bounded, retry_after
+from syncd.vendors.transport import Transport, iter_bounded
 
 VENDOR = "infinityhr"
 __all__ = [
@@ -102,8 +102,6 @@ class _Wire:
 
         async def handle(resp: aiohttp.ClientResponse) -> SoapResult:
             kw: dict[str, Any] = {"method": method, "status": resp.status}
-            if resp.status == 429:
-                raise TransientError(VENDOR, "rate limited", retry_after=retry_after(resp), code="429", **kw)
             if resp.status in (502, 503, 504) or (resp.status >= 500 and resp.status != 500):
                 raise TransientError(VENDOR, "server unavailable", **kw)
             if resp.status not in (200, 500):

@@ -29,7 +29,7 @@ from syncd.errors import (
 )
 from syncd.vendors.common import InvalidRecord, split_records
 from syncd.vendors.credentials import Clock, Grant, WhosOffTokenManager, with_renewal
-from syncd.vendors.transport import Transport, read_bounded, retry_after
+from syncd.vendors.transport import Transport, read_bounded
 from syncd.vendors.whosoff_models import WhosOffDepartment, WhosOffUser, parse_department, parse_user
 
 VENDOR = "whosoff"
@@ -37,8 +37,14 @@ __all__ = ["WhosOffAuth", "WhosOffClient", "WhosOffDepartment", "WhosOffUser", "
 NONCE_LENGTH = 32
 _NONCE_ALPHABET = string.ascii_letters + string.digits
 
+# ------------------------------------------------------------------------------------------ errors
+
+#: the error code of an invalid or expired token (HTTP 401 means the same)
+_EXPIRED_CODE = "TOK004"
+#: the error code of a nonce the vendor has seen before (answered with a fresh nonce, never raised out)
+_NONCE_REUSED = "AUTH003"
 #: AUTH codes that mean our configuration is wrong, with the keys to check
-_AUTH_CONFIG = {
+_CONFIG_CODES = {
     "AUTH001": "invalid username or password: check whosoff.username / whosoff.password",
     "AUTH002": "the request secret does not match: check whosoff.client_secret",
     "AUTH004": "this IP address is not permitted: check whosoff.ip_address and the allowed IPs in "
@@ -46,6 +52,40 @@ _AUTH_CONFIG = {
     "AUTH005": "unknown app id: check whosoff.app_id",
     "AUTH006": "the nonce was refused as malformed (a syncd bug; please report it)",
 }
+#: HTTP statuses that mean our configuration is wrong when no code says more: (message, carry the code)
+_CONFIG_STATUS = {
+    403: ("forbidden: the WhosOff API user lacks access to this call", True),
+    404: ("endpoint not found: check whosoff.url (the root, without /v4)", False),
+}
+
+
+class _NonceReused(Exception):
+    pass
+
+
+def _fault(status: int, errors: list[tuple[str, str]], kw: dict[str, Any]) -> Exception | None:
+    """The exception for a reply, looked up in the tables above (``None``: the reply is a success).
+
+    Precedence: server error, expired token, reused nonce, configuration code, configuration status,
+    anything else that is an error.
+    """
+    codes = [c for c, _ in errors]
+    first_code, first_message = errors[0] if errors else ("", "")
+    if status >= 500:
+        return TransientError(VENDOR, "server error", code=first_code or None, **kw)
+    if status == 401 or _EXPIRED_CODE in codes:
+        return TokenExpiredError(VENDOR, "token invalid or expired", code=_EXPIRED_CODE, **kw)
+    if _NONCE_REUSED in codes:
+        return _NonceReused()
+    config = next((c for c in codes if c in _CONFIG_CODES), None)
+    if config is not None:
+        return VendorConfigError(VENDOR, _CONFIG_CODES[config], code=config, **kw)
+    if status in _CONFIG_STATUS:
+        message, with_code = _CONFIG_STATUS[status]
+        return VendorConfigError(VENDOR, message, code=(first_code or None) if with_code else None, **kw)
+    if status >= 400 or errors:
+        return RejectedError(VENDOR, first_message or "request rejected", code=first_code or None, **kw)
+    return None
 
 
 # -------------------------------------------------------------------------------------- wire level
@@ -68,11 +108,6 @@ class _Reply:
     status: int
     data: list[Any]
     errors: list[tuple[str, str]]
-    retry_after: float | None
-
-
-class _NonceReused(Exception):
-    pass
 
 
 class _Wire:
@@ -131,36 +166,12 @@ class _Wire:
                     errors.append((str(err.get("Code", "")), str(err.get("Message", ""))[:200]))
             d = envelope.get("Data")
             data = d if isinstance(d, list) else []
-        codes = [c for c, _ in errors]
-        first = errors[0] if errors else ("", "")
-
-        if status == 429:
-            raise TransientError(VENDOR, "rate limited", retry_after=retry_after(resp), code="429", **kw)
-        if status >= 500:
-            raise TransientError(VENDOR, "server error", code=first[0] or None, **kw)
-        if status == 401 or "TOK004" in codes:
-            raise TokenExpiredError(VENDOR, "token invalid or expired", code="TOK004", **kw)
-        if "AUTH003" in codes:
-            raise _NonceReused()
-        for code in codes:
-            if code in _AUTH_CONFIG:
-                raise VendorConfigError(VENDOR, _AUTH_CONFIG[code], code=code, **kw)
-        if status == 403:
-            raise VendorConfigError(
-                VENDOR,
-                "forbidden: the WhosOff API user lacks access to this call",
-                code=first[0] or None,
-                **kw,
-            )
-        if status == 404:
-            raise VendorConfigError(
-                VENDOR, "endpoint not found: check whosoff.url (the root, without /v4)", **kw
-            )
-        if status >= 400 or errors:
-            raise RejectedError(VENDOR, first[1] or "request rejected", code=first[0] or None, **kw)
+        fault = _fault(status, errors, kw)
+        if fault is not None:
+            raise fault
         if not isinstance(envelope, dict) or not isinstance(envelope.get("Data"), list):
             raise ProtocolError(VENDOR, "response has no Data array", **kw)
-        return _Reply(status, data, errors, None)
+        return _Reply(status, data, errors)
 
     async def authenticate(self, action: str, fields: dict[str, Any]) -> Grant:
         """One authenticate call with a fresh nonce (and one more if the nonce was called reused)."""
