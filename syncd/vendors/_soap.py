@@ -57,13 +57,6 @@ def build_envelope(
     return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
 
 
-def localname(el: etree._Element) -> str:
-    tag = el.tag
-    if not isinstance(tag, str):
-        return ""
-    return _local(tag)
-
-
 @functools.lru_cache(maxsize=1024)
 def _local(tag: str) -> str:
     """``{namespace}Name`` → ``Name`` (cached: a page repeats the same few dozen tags)."""
@@ -85,7 +78,7 @@ def fields_of(el: etree._Element, drop: frozenset[str] = frozenset()) -> dict[st
     ``drop`` names and children that have children of their own.
 
     The hot loop of every SOAP read (a thousand records of twenty fields per page): written inline
-    rather than through :func:`localname` / :func:`text_of`.
+    rather than through :func:`_local` / :func:`text_of`.
     """
     out: dict[str, str | None] = {}
     names = _NAMES

@@ -1,4 +1,4 @@
-"""InfinityHR SOAP client (contract §2): Authenticate, GetEmployeesAll, GetEmployeeChanges, GetDepartments.
+"""InfinityHR SOAP client (contract §2): Authenticate, GetEmployeesAll, GetDepartments.
 
 The [designed] wire choices (namespace, SOAPAction form, element names, fault shape) live here, in
 :mod:`syncd.vendors.infinityhr_models` and in :mod:`syncd.vendors._soap`.  SSN and PersonalEmail are
@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -32,13 +31,10 @@ from syncd.vendors.common import InvalidRecord, split_records
 from syncd.vendors.credentials import Clock, Grant, InfinityHRSessionManager, with_renewal
 from syncd.vendors.infinityhr_models import (
     PRIVATE_FIELDS,
-    ChangePage,
     Department,
     Employee,
-    EmployeeChange,
     EmployeePage,
     InvalidValue,
-    parse_change,
     parse_datetime,
     parse_department,
     parse_employee,
@@ -48,10 +44,8 @@ from syncd.vendors.transport import Transport, iter_bounded
 VENDOR = "infinityhr"
 __all__ = [
     "PRIVATE_FIELDS",
-    "ChangePage",
     "Department",
     "Employee",
-    "EmployeeChange",
     "EmployeePage",
     "InfinityHRAuth",
     "InfinityHRClient",
@@ -202,9 +196,6 @@ class InfinityHRClient:
         auth = InfinityHRAuth(self._wire)
         self.sessions = sessions or InfinityHRSessionManager(settings, auth, clock=clock, wall=wall)
 
-    async def close(self) -> None:
-        """Nothing to release: the caller owns the HTTP session."""
-
     async def _call(
         self,
         method: str,
@@ -310,46 +301,6 @@ class InfinityHRClient:
             invalid.extend(page.invalid)
         return list(employees.values()), invalid
 
-    async def iter_employee_change_pages(
-        self,
-        begin: datetime,
-        end: datetime,
-        *,
-        include_adds: bool = True,
-        include_changes: bool = True,
-        include_deletes: bool = True,
-    ) -> AsyncGenerator[ChangePage, None]:
-        extra = [
-            ("BeginDate", _xs_datetime(begin)),
-            ("EndDate", _xs_datetime(end)),
-            ("IncludeAdds", _xs_bool(include_adds)),
-            ("IncludeChanges", _xs_bool(include_changes)),
-            ("IncludeDeletes", _xs_bool(include_deletes)),
-        ]
-        pages = self._pages("GetEmployeeChanges", "EmployeeChange", parse_change, extra)
-        async with contextlib.aclosing(pages):
-            async for page, total, good, bad in pages:
-                yield ChangePage(page, total, good, bad)
-
-    async def get_employee_changes(
-        self,
-        begin: datetime,
-        end: datetime,
-        *,
-        include_adds: bool = True,
-        include_changes: bool = True,
-        include_deletes: bool = True,
-    ) -> tuple[list[EmployeeChange], list[InvalidRecord]]:
-        changes: list[EmployeeChange] = []
-        invalid: list[InvalidRecord] = []
-        async for page in self.iter_employee_change_pages(
-            begin, end, include_adds=include_adds, include_changes=include_changes,
-            include_deletes=include_deletes,
-        ):  # fmt: skip
-            changes.extend(page.changes)
-            invalid.extend(page.invalid)
-        return changes, invalid
-
     async def get_departments(self) -> tuple[list[Department], list[InvalidRecord]]:
         result = await self._call(
             "GetDepartments", record_tags=frozenset({"DepartmentInfo"}), on_record=parse_department
@@ -366,13 +317,3 @@ def _int(result: SoapResult, name: str, method: str, default: int | None = None)
         return int(text or "")
     except ValueError:
         raise ProtocolError(VENDOR, f"{method}Result has no valid {name}", method=method) from None
-
-
-def _xs_datetime(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def _xs_bool(value: bool) -> str:
-    return "true" if value else "false"

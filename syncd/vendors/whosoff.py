@@ -267,9 +267,6 @@ class WhosOffClient:
         data = await self._data_call("GET", "/department/retrieve/", "department/retrieve", None)
         return split_records([parse_department(r) for r in data])
 
-    async def close(self) -> None:
-        """Nothing to release: the caller owns the HTTP session."""
-
     async def _data_call(
         self, http_method: str, path: str, method: str, body: dict[str, Any] | None
     ) -> list[Any]:

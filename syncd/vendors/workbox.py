@@ -145,9 +145,6 @@ class WorkboxClient:
         self._clock_known = asyncio.Event()
         self._clock_probe = False
 
-    async def close(self) -> None:
-        """Nothing to release: the caller owns the HTTP session."""
-
     async def create(self, kind: Kind, key: str, body: dict[str, Any]) -> None:
         """POST; :class:`AlreadyExistsError` if ``key`` exists (an earlier attempt landed)."""
         await self._call("POST", kind, key, body)

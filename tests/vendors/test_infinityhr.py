@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections import Counter
-from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import pytest
@@ -53,20 +51,6 @@ async def test_departments(sandbox: Sandbox, http: aiohttp.ClientSession) -> Non
     assert {d.code for d in departments} == set(sandbox.company.departments)
     tops = [d for d in departments if d.parent_code is None]
     assert tops and all(isinstance(d.is_active, bool) for d in departments)
-
-
-async def test_employee_changes(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
-    begin = datetime.now(UTC) - timedelta(minutes=1)
-    victim = sandbox.company.employee_list()[3].employee_id
-    sandbox.mutate("terminate", employee_id=victim)
-    sandbox.mutate("delete", employee_id=sandbox.company.employee_list()[5].employee_id)
-    client = InfinityHRClient(http, infinityhr_settings(sandbox))
-    changes, invalid = await client.get_employee_changes(begin, datetime.now(UTC) + timedelta(seconds=5))
-    assert invalid == []
-    kinds = Counter(c.change_type for c in changes)
-    assert kinds["Delete"] == 1 and sum(kinds.values()) >= 2
-    for change in changes:
-        assert (change.employee is None) == (change.change_type == "Delete")
 
 
 @pytest.mark.slow
