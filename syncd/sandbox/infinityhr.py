@@ -1,4 +1,6 @@
-"""InfinityHR SOAP 1.1 simulator (contract §2): Authenticate, sessions, paged employee reads, faults.
+"""InfinityHR SOAP 1.1 simulator: Authenticate, sessions, paged employee reads, faults.
+
+Contract: docs/vendor-contract.md §2.
 
 Requests are parsed with defusedxml (DTDs and entities are refused with an ``ArgumentException``
 fault); responses are built with lxml. A wrong Content-Type answers HTTP 415 (as ASMX does); a
@@ -36,7 +38,7 @@ COMPANY_ID = "ACME"
 XML_CT = "text/xml; charset=utf-8"
 NIL = f"{{{XSI_NS}}}nil"
 _Q = "{" + IHR_NS + "}"
-# Detached containers carry the final namespaces, so lxml need not invent ns0 prefixes (~15% faster).
+# Detached containers carry the final namespaces, so lxml never has to invent ns0 prefixes.
 _NSMAP = {None: IHR_NS, "xsi": XSI_NS}
 BILLION_LAUGHS = (
     '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'

@@ -1,4 +1,7 @@
-"""WhosOff v4 simulator (contract §1): nonce + SHA-512 secret authentication, bearer tokens, data calls."""
+"""WhosOff v4 simulator: nonce + SHA-512 secret authentication, bearer tokens, data calls.
+
+Contract: docs/vendor-contract.md §1.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""InfinityHR SOAP client (contract §2): Authenticate, GetEmployeesAll, GetDepartments.
+"""InfinityHR SOAP client (docs/vendor-contract.md §2): Authenticate, GetEmployeesAll, GetDepartments.
 
 The [designed] wire choices (namespace, SOAPAction form, element names, fault shape) live here, in
 :mod:`syncd.vendors.infinityhr_models` and in :mod:`syncd.vendors._soap`.  SSN and PersonalEmail are

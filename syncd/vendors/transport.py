@@ -187,9 +187,9 @@ class Transport:
         started = time.monotonic()
         try:
             async with asyncio.timeout(s.retry_deadline):
-                # The first attempt runs without the retry machinery: it is the common case, and
-                # tenacity's per-call set-up was a quarter of the client's CPU per WORKBOX request.  A
-                # transient failure hands over to tenacity, which sees it as its own first attempt.
+                # The first attempt runs without the retry machinery, so the common case (success at
+                # once) pays no tenacity set-up.  A transient failure hands over to tenacity, which
+                # sees it as its own first attempt.
                 try:
                     return await attempt_fn(1)
                 except TransientError as exc:

@@ -1,4 +1,4 @@
-"""WhosOff REST client (contract §1): authentication, users and departments.
+"""WhosOff REST client (docs/vendor-contract.md §1): authentication, users and departments.
 
 The wire choices marked [designed] in the contract (key names, ``token_expiry_date`` format, error
 codes) live in this module and in :mod:`syncd.vendors.whosoff_models`, nowhere else.

@@ -1,4 +1,6 @@
-"""NAVER Cloud WORKBOX open API client (contract §3): signed create/update/delete of directory objects.
+"""NAVER Cloud WORKBOX open API client: signed create/update/delete of directory objects.
+
+Contract: docs/vendor-contract.md §3.
 
 Signing is over the exact path + query that goes on the wire, base path included: the URL is built and
 percent-encoded once, signed, and handed to aiohttp as ``yarl.URL(..., encoded=True)`` so it is not
@@ -39,7 +41,8 @@ from syncd.vendors.transport import Transport, read_bounded
 VENDOR = "workbox"
 Kind = Literal["dept", "user", "job-grade", "job-position"]
 KINDS: tuple[str, ...] = ("dept", "user", "job-grade", "job-position")
-#: a 401 with the gateway's clock this far (seconds) from ours is taken as clock skew
+#: a 401 with the gateway's clock this far (seconds) from ours is taken as clock skew: the gateway
+#: rejects timestamps more than 5 minutes off (docs/vendor-contract.md §3.1)
 SKEW_THRESHOLD = 240.0
 _ERROR_BODY_LIMIT = 64 * 1024
 
