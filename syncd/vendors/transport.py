@@ -133,40 +133,42 @@ class Transport:
             except VendorError as exc:
                 code = exc.code or type(exc).__name__
                 raise
-            except TimeoutError as exc:
-                code = "timeout"
-                raise TransientError(self.vendor, "request timed out", method=method) from exc
-            except aiohttp.ClientPayloadError as exc:
-                if _is_decoding_error(exc):
-                    code = "bad_encoding"
-                    raise ProtocolError(
-                        self.vendor, "response body is not valid compressed data", method=method
-                    ) from exc
-                code = "payload"
-                raise TransientError(self.vendor, "response body was cut short", method=method) from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                code = type(exc).__name__
-                raise TransientError(
-                    self.vendor, f"connection failed ({type(exc).__name__})", method=method
-                ) from exc
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                code, error = self._translate(exc, method)
+                raise error from exc
             finally:
-                elapsed = time.monotonic() - started
-                observer = self._latency.get((method, status))
-                if observer is None:  # labels() takes a lock and validates: once per method and status
-                    observer = VENDOR_REQUEST_SECONDS.labels(self.vendor, method, status)
-                    self._latency[(method, status)] = observer
-                observer.observe(elapsed)
-                event = {
-                    "vendor": self.vendor,
-                    "method": method,
-                    "status": status,
-                    "elapsed_ms": round(elapsed * 1000, 1),
-                    "attempt": attempt,
-                }
-                if code is None:
-                    log.debug("vendor.request", **event)
-                else:
-                    log.warning("vendor.request", code=code, **event)
+                self._account(method, status, attempt, time.monotonic() - started, code)
+
+    def _translate(self, exc: BaseException, method: str) -> tuple[str, VendorError]:
+        """A transport failure as (log code, :mod:`syncd.errors` exception)."""
+        if isinstance(exc, TimeoutError):
+            return "timeout", TransientError(self.vendor, "request timed out", method=method)
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            if _is_decoding_error(exc):
+                message = "response body is not valid compressed data"
+                return "bad_encoding", ProtocolError(self.vendor, message, method=method)
+            return "payload", TransientError(self.vendor, "response body was cut short", method=method)
+        name = type(exc).__name__
+        return name, TransientError(self.vendor, f"connection failed ({name})", method=method)
+
+    def _account(self, method: str, status: str, attempt: int, elapsed: float, code: str | None) -> None:
+        """One metric sample and one log event per HTTP request (a warning when it failed)."""
+        observer = self._latency.get((method, status))
+        if observer is None:  # labels() takes a lock and validates: once per method and status
+            observer = VENDOR_REQUEST_SECONDS.labels(self.vendor, method, status)
+            self._latency[(method, status)] = observer
+        observer.observe(elapsed)
+        event = {
+            "vendor": self.vendor,
+            "method": method,
+            "status": status,
+            "elapsed_ms": round(elapsed * 1000, 1),
+            "attempt": attempt,
+        }
+        if code is None:
+            log.debug("vendor.request", **event)
+        else:
+            log.warning("vendor.request", code=code, **event)
 
     def _rate_limited(self, resp: aiohttp.ClientResponse, method: str) -> TransientError:
         return TransientError(
