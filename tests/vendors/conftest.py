@@ -37,6 +37,31 @@ FAST = {
 }
 
 
+class FakeClock:
+    """Monotonic and unix time that move only when the test says so: expiry without sleeping.
+
+    It starts on a whole second (WhosOff's ``token_expiry_date`` has whole seconds), so a renewal
+    schedule is the same on every run.
+    """
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
 class SecretsInPlay:
     def __init__(self) -> None:
         self.values: set[str] = set()
