@@ -50,17 +50,6 @@ class DatabaseError(SyncdError):
     """The staging database is unreachable or in an unexpected state."""
 
 
-class InputError(SyncdError):
-    """A source record (or a whole source payload) is malformed.  The sync skips it and goes on."""
-
-    def __init__(self, message: str, *, source: str = "", record_id: str | None = None) -> None:
-        self.source = source
-        self.record_id = record_id
-        prefix = f"{source} " if source else ""
-        ident = f"record {record_id!r}: " if record_id else ""
-        super().__init__(f"{prefix}{ident}{message}")
-
-
 # --------------------------------------------------------------------------------------- vendors
 
 
@@ -131,19 +120,9 @@ class ProtocolError(VendorError):
 # ------------------------------------------------------------------------------------------ sync
 
 
-class SafetyError(SyncdError):
-    """A safety rule held the plan; nothing was applied."""
-
-    exit_code = 3
-
-
 class LeaseHeldError(SyncdError):
     """Another process holds the leader lease (``holder`` = host:pid when known)."""
 
     def __init__(self, message: str, *, holder: str | None = None) -> None:
         self.holder = holder
         super().__init__(message)
-
-
-class StaleSourceError(SyncdError):
-    """A source read was incomplete or shrank too much; its last good snapshot stays in force."""

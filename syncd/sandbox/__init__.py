@@ -1,4 +1,4 @@
-"""Protocol-faithful simulators of InfinityHR, WhosOff and WORKBOX (see ``vendor-contract.md``).
+"""Protocol-faithful simulators of InfinityHR, WhosOff and WORKBOX (see ``docs/vendor-contract.md``).
 
 Imports nothing from the rest of syncd: it re-implements the vendors' side from the contract, so a
 client bug cannot be mirrored here.

@@ -1,4 +1,6 @@
-"""InfinityHR SOAP 1.1 simulator (contract §2): Authenticate, sessions, paged employee reads, faults.
+"""InfinityHR SOAP 1.1 simulator: Authenticate, sessions, paged employee reads, faults.
+
+Contract: docs/vendor-contract.md §2.
 
 Requests are parsed with defusedxml (DTDs and entities are refused with an ``ArgumentException``
 fault); responses are built with lxml. A wrong Content-Type answers HTTP 415 (as ASMX does); a
@@ -11,6 +13,7 @@ from __future__ import annotations
 import time
 import uuid
 import xml.etree.ElementTree as ET  # only for the parse error type and element annotations
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -36,7 +39,7 @@ COMPANY_ID = "ACME"
 XML_CT = "text/xml; charset=utf-8"
 NIL = f"{{{XSI_NS}}}nil"
 _Q = "{" + IHR_NS + "}"
-# Detached containers carry the final namespaces, so lxml need not invent ns0 prefixes (~15% faster).
+# Detached containers carry the final namespaces, so lxml never has to invent ns0 prefixes.
 _NSMAP = {None: IHR_NS, "xsi": XSI_NS}
 BILLION_LAUGHS = (
     '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
@@ -146,7 +149,7 @@ def employee_xml(parent: etree._Element, emp: Employee, tag: str = "EmployeeInfo
 
 
 class InfinityHRService:
-    """Server side of InfinityHR. ``idle_timeout`` (seconds) is mutable at run time."""
+    """Server side of InfinityHR. ``idle_timeout`` (seconds) and ``clock`` are mutable at run time."""
 
     def __init__(
         self, company: Company, log: RequestLog, injector: FaultInjector, idle_timeout: float = 1200.0
@@ -155,6 +158,8 @@ class InfinityHRService:
         self.log = log
         self.injector = injector
         self.idle_timeout = idle_timeout
+        #: unix time for sessions and their idle timer (a test may substitute a fake clock)
+        self.clock: Callable[[], float] = time.time
         self.vendors: dict[str, tuple[str, bool]] = {
             VENDOR_ID: (VENDOR_PASSWORD, True),
             INACTIVE_VENDOR_ID: (INACTIVE_VENDOR_PASSWORD, False),
@@ -252,7 +257,7 @@ class InfinityHRService:
                     result = self._employees_all(page, size)
                 else:
                     result = self._employee_changes(method_el, page, size)
-            session.last_used = time.time()
+            session.last_used = self.clock()
             corrupt = self.injector.take_corrupt()
             if corrupt == "truncated_gzip":
                 return await send_truncated_gzip(request, self._payload(method, result), XML_CT)
@@ -286,7 +291,7 @@ class InfinityHRService:
             raise SoapFault("VendorNotFoundException", "Vendor not found or password incorrect")
         if not known[1]:
             raise SoapFault("VendorNotActiveException", "Vendor is not active")
-        now = time.time()
+        now = self.clock()
         sid = str(uuid.uuid4())
         self.sessions[sid] = Session(vendor_id, now, now)
         start = datetime.fromtimestamp(now, UTC)
@@ -308,7 +313,7 @@ class InfinityHRService:
         vendor_id = _text(req, "VendorID", required=True)
         sid = _text(req, "SessionID", required=True) or ""
         session = self.sessions.get(sid.lower())
-        if session is not None and time.time() - session.last_used > self.idle_timeout:
+        if session is not None and self.clock() - session.last_used > self.idle_timeout:
             del self.sessions[sid.lower()]
             session = None
         if session is None or session.vendor_id != vendor_id:

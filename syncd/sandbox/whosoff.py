@@ -1,4 +1,7 @@
-"""WhosOff v4 simulator (contract §1): nonce + SHA-512 secret authentication, bearer tokens, data calls."""
+"""WhosOff v4 simulator: nonce + SHA-512 secret authentication, bearer tokens, data calls.
+
+Contract: docs/vendor-contract.md §1.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,7 +47,8 @@ class Token:
 
 
 class WhosOffService:
-    """Server side of WhosOff. ``token_lifetime`` and ``renew_window`` (seconds) are mutable at run time."""
+    """Server side of WhosOff. ``token_lifetime`` and ``renew_window`` (seconds) and ``clock`` are mutable
+    at run time."""
 
     def __init__(
         self, company: Company, log: RequestLog, injector: FaultInjector, token_lifetime: float = 3600.0
@@ -53,6 +58,8 @@ class WhosOffService:
         self.injector = injector
         self.token_lifetime = token_lifetime
         self.renew_window = 86400.0
+        #: unix time for issuing and checking tokens (a test may substitute a fake clock)
+        self.clock: Callable[[], float] = time.time
         self.apps: dict[str, str] = {APP_ID: CLIENT_SECRET}  # app id -> client secret
         self.logins: dict[str, str] = {USERNAME: PASSWORD}
         self.allowed_ips: set[str] = {IP_ADDRESS}
@@ -147,7 +154,7 @@ class WhosOffService:
         return None
 
     def _issue(self, request: web.Request, login: str, app_id: str) -> web.Response:
-        now = time.time()
+        now = self.clock()
         tok = Token(secrets.token_urlsafe(32), login, app_id, now, now + self.token_lifetime)
         self.tokens[tok.value] = tok
         self.latest[login] = tok.value
@@ -183,7 +190,7 @@ class WhosOffService:
             or tok.revoked
             or tok.app_id != body["app_id"]
             or self.latest.get(tok.login) != tok.value
-            or time.time() - tok.issued > self.renew_window
+            or self.clock() - tok.issued > self.renew_window
         ):
             return self._error(request, 400, "TOK004", "Invalid token")
         return self._issue(request, tok.login, tok.app_id)
@@ -196,7 +203,7 @@ class WhosOffService:
         auth = request.headers.get("Authorization", "")
         scheme, _, value = auth.partition(" ")
         tok = self.tokens.get(value.strip()) if scheme == "Bearer" else None
-        if tok is None or tok.revoked or tok.app_id != app_id or time.time() >= tok.expires:
+        if tok is None or tok.revoked or tok.app_id != app_id or self.clock() >= tok.expires:
             return self._error(request, 400, "TOK004", "Invalid token")
         return None
 

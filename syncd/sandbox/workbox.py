@@ -1,4 +1,6 @@
-"""NAVER Cloud WORKBOX open API simulator (contract §3): API Gateway signing + the directory writes.
+"""NAVER Cloud WORKBOX open API simulator: API Gateway signing + the directory writes.
+
+Contract: docs/vendor-contract.md §3.
 
 Mounted at ``/workbox``; its route
 ``/workbox/openapi/v1/organization/company/{companyId}/{kind}/{externalKey}`` makes the full path

@@ -1,4 +1,4 @@
-"""The WORKBOX directory the sandbox holds, with the contract's body and referential rules (§3.2).
+"""The sandbox's WORKBOX directory, with the body and referential rules of docs/vendor-contract.md §3.2.
 
 ``WorkboxState.dept``, ``.user``, ``.job_grade`` and ``.job_position`` map externalKey → the last body
 accepted for it; ``state["job-grade"]`` (the URL kind name) reaches the same dicts. Indexes keep

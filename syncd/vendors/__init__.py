@@ -8,22 +8,19 @@ an :class:`InvalidRecord`; a response that is not the contract raises
 
 from syncd.vendors.common import InvalidRecord
 from syncd.vendors.infinityhr import (
-    ChangePage,
     Department,
     Employee,
-    EmployeeChange,
     EmployeePage,
     InfinityHRAuth,
     InfinityHRClient,
 )
-from syncd.vendors.whosoff import WhosOffAuth, WhosOffClient, WhosOffDepartment, WhosOffUser
+from syncd.vendors.whosoff import WhosOffAuth, WhosOffClient
+from syncd.vendors.whosoff_models import WhosOffDepartment, WhosOffUser
 from syncd.vendors.workbox import Kind, WorkboxClient, sign_v1, sign_v2
 
 __all__ = [
-    "ChangePage",
     "Department",
     "Employee",
-    "EmployeeChange",
     "EmployeePage",
     "InfinityHRAuth",
     "InfinityHRClient",

@@ -9,7 +9,7 @@ callback and cleared as soon as it ends.  It is hardened against hostile XML:
 * the parser itself is configured with ``resolve_entities=False, no_network=True, load_dtd=False,
   huge_tree=False`` as a second line (libxml2 then also refuses a single text node over 10 MB);
 * the body size is bounded by ``max_response_bytes`` while it is read (see
-  :func:`syncd.vendors._http.iter_bounded`).
+  :func:`syncd.vendors.transport.iter_bounded`).
 
 Everything that goes wrong while reading is a :class:`~syncd.errors.ProtocolError`.
 """
@@ -32,6 +32,7 @@ _OVERLAP = max(len(f) for f in _FORBIDDEN) - 1
 #: elements one record (or a Fault) may hold before the response is refused as hostile
 MAX_RECORD_ELEMENTS = 2000
 _RECORD, _RESULT, _FAULT, _OTHER = range(4)
+_TOO_MANY = f"a record holds more than {MAX_RECORD_ELEMENTS} elements (or as many are outside)"
 
 
 def build_envelope(
@@ -57,13 +58,6 @@ def build_envelope(
     return bytes(etree.tostring(env, xml_declaration=True, encoding="utf-8"))
 
 
-def localname(el: etree._Element) -> str:
-    tag = el.tag
-    if not isinstance(tag, str):
-        return ""
-    return _local(tag)
-
-
 @functools.lru_cache(maxsize=1024)
 def _local(tag: str) -> str:
     """``{namespace}Name`` → ``Name`` (cached: a page repeats the same few dozen tags)."""
@@ -85,7 +79,7 @@ def fields_of(el: etree._Element, drop: frozenset[str] = frozenset()) -> dict[st
     ``drop`` names and children that have children of their own.
 
     The hot loop of every SOAP read (a thousand records of twenty fields per page): written inline
-    rather than through :func:`localname` / :func:`text_of`.
+    rather than through :func:`_local` / :func:`text_of`.
     """
     out: dict[str, str | None] = {}
     names = _NAMES
@@ -147,7 +141,19 @@ async def read_soap(
     return value is collected in ``records``) and then cleared.  Scalar children of the
     ``{method}Result`` element land in ``scalars``; a ``soap:Fault`` in ``fault``.
     """
-    parser = etree.XMLPullParser(
+    reader = _Reader(vendor, method, record_tags, on_record, status)
+    try:
+        async for chunk in chunks:
+            reader.feed(chunk)
+        reader.close()
+    except (etree.XMLSyntaxError, etree.LxmlError) as exc:
+        raise reader.fail(_short(str(exc))) from None
+    return reader.result
+
+
+def _pull_parser() -> etree.XMLPullParser:
+    """An "end"-events parser that resolves no entity, fetches nothing and keeps no comment or PI."""
+    return etree.XMLPullParser(
         events=("end",),
         resolve_entities=False,
         no_network=True,
@@ -157,85 +163,109 @@ async def read_soap(
         remove_comments=True,
         remove_pis=True,
     )
-    result = SoapResult()
-    result_tag = f"{method}Result"
-    tail = b""
-    kept = 0  # elements held for the record (or Fault) being read
 
-    def fail(reason: str) -> ProtocolError:
+
+class _Reader:
+    """One streamed read: the parser, what it has found so far, and the element budget."""
+
+    def __init__(
+        self,
+        vendor: str,
+        method: str,
+        record_tags: frozenset[str],
+        on_record: Callable[[etree._Element], Any],
+        status: int | None,
+    ) -> None:
+        self.vendor, self.method, self.status = vendor, method, status
+        self.record_tags = record_tags
+        self.on_record = on_record
+        self.result_tag = f"{method}Result"
+        self.parser = _pull_parser()
+        self.result = SoapResult()
+        self.tail = b""  # the end of the previous chunk, for a declaration split across two
+        self.kept = 0  # elements held for the record (or Fault) being read
+        # what an ended element is, by its full tag: a page repeats the same few dozen tags, so this
+        # is one dictionary lookup per element (bounded: a hostile response may invent tags)
+        self.kinds: dict[object, int] = {}
+
+    def fail(self, reason: str) -> ProtocolError:
         return ProtocolError(
-            vendor, f"response is not acceptable XML: {reason}", method=method, status=status
+            self.vendor, f"response is not acceptable XML: {reason}", method=self.method, status=self.status
         )
 
-    # what an ended element is, by its full tag: a page repeats the same few dozen tags, so this is
-    # one dictionary lookup per element (bounded: a hostile response may invent tags)
-    kinds: dict[object, int] = {}
+    def feed(self, chunk: bytes) -> None:
+        self._screen(chunk)
+        self.parser.feed(chunk)
+        self._drain()
 
-    def kind_of(tag: object) -> int:
+    def close(self) -> None:
+        self.parser.close()
+        self._drain()
+
+    def _screen(self, chunk: bytes) -> None:
+        """Refuse any DTD or entity declaration before the parser sees it."""
+        window = self.tail + chunk
+        if any(f in window for f in _FORBIDDEN):
+            raise self.fail("a DTD or entity declaration is present (refused)")
+        self.tail = window[-_OVERLAP:]
+
+    def _kind_of(self, tag: object) -> int:
         name = _local(tag) if isinstance(tag, str) else ""
-        if name in record_tags:
+        if name in self.record_tags:
             kind = _RECORD
-        elif name == result_tag:
+        elif name == self.result_tag:
             kind = _RESULT
         elif name == "Fault" and tag == f"{{{SOAP_NS}}}Fault":
             kind = _FAULT
         else:
             kind = _OTHER
-        if len(kinds) < _NAMES_MAX and isinstance(tag, str) and len(tag) <= _TAG_MAX:
-            kinds[tag] = kind
+        if len(self.kinds) < _NAMES_MAX and isinstance(tag, str) and len(tag) <= _TAG_MAX:
+            self.kinds[tag] = kind
         return kind
 
-    def drain() -> None:
+    def _drain(self) -> None:
         # Elements outside a record are not freed one by one; they are counted instead, and a
         # record's end frees it with everything before it, so no more than MAX_RECORD_ELEMENTS
         # unprocessed elements are ever held.
-        nonlocal kept
-        for _event, el in parser.read_events():
-            tag = el.tag  # type: ignore[union-attr]  # "end" events carry elements (checked below)
-            kind = kinds.get(tag)
-            if kind is None:
-                kind = kind_of(tag)
-            if kind == _OTHER:
-                kept += 1
-                if kept > MAX_RECORD_ELEMENTS:
-                    raise fail(
-                        f"a record holds more than {MAX_RECORD_ELEMENTS} elements (or as many are outside)"
-                    )
-            elif not isinstance(el, etree._Element):
-                continue
-            elif kind == _RECORD:
-                result.records.append(on_record(el))
-                _release(el)
-                kept = 0
-            elif kind == _RESULT:
-                result.saw_result = True
-                for child in el:
-                    if len(child) == 0 and isinstance(child.tag, str):
-                        result.scalars[_local(child.tag)] = text_of(child)
-            else:
-                detail = el.find("detail")
-                exc_type = detail.findtext("ExceptionType") if detail is not None else None
-                result.fault = Fault(
-                    (el.findtext("faultcode") or "").strip(),
-                    (el.findtext("faultstring") or "").strip()[:300],
-                    exc_type.strip() if exc_type else None,
-                )
+        kinds, kept = self.kinds, self.kept
+        try:
+            for _event, el in self.parser.read_events():
+                tag = el.tag  # type: ignore[union-attr]  # "end" events carry elements (checked below)
+                kind = kinds.get(tag)
+                if kind is None:
+                    kind = self._kind_of(tag)
+                if kind == _OTHER:
+                    kept += 1
+                    if kept > MAX_RECORD_ELEMENTS:
+                        raise self.fail(_TOO_MANY)
+                elif not isinstance(el, etree._Element):
+                    continue
+                elif kind == _RECORD:
+                    self.result.records.append(self.on_record(el))
+                    _release(el)
+                    kept = 0
+                elif kind == _RESULT:
+                    self._take_scalars(el)
+                else:
+                    self.result.fault = _fault_of(el)
+        finally:
+            self.kept = kept
 
-    try:
-        async for chunk in chunks:
-            window = tail + chunk
-            if any(f in window for f in _FORBIDDEN):
-                raise fail("a DTD or entity declaration is present (refused)")
-            tail = window[-_OVERLAP:]
-            parser.feed(chunk)
-            drain()
-        parser.close()
-        drain()
-    except etree.XMLSyntaxError as exc:
-        raise fail(_short(str(exc))) from None
-    except etree.LxmlError as exc:
-        raise fail(_short(str(exc))) from None
-    return result
+    def _take_scalars(self, el: etree._Element) -> None:
+        self.result.saw_result = True
+        for child in el:
+            if len(child) == 0 and isinstance(child.tag, str):
+                self.result.scalars[_local(child.tag)] = text_of(child)
+
+
+def _fault_of(el: etree._Element) -> Fault:
+    detail = el.find("detail")
+    exc_type = detail.findtext("ExceptionType") if detail is not None else None
+    return Fault(
+        (el.findtext("faultcode") or "").strip(),
+        (el.findtext("faultstring") or "").strip()[:300],
+        exc_type.strip() if exc_type else None,
+    )
 
 
 def _release(el: etree._Element) -> None:

@@ -1,4 +1,4 @@
-"""InfinityHR SOAP client (contract §2): Authenticate, GetEmployeesAll, GetEmployeeChanges, GetDepartments.
+"""InfinityHR SOAP client (docs/vendor-contract.md §2): Authenticate, GetEmployeesAll, GetDepartments.
 
 The [designed] wire choices (namespace, SOAPAction form, element names, fault shape) live here, in
 :mod:`syncd.vendors.infinityhr_models` and in :mod:`syncd.vendors._soap`.  SSN and PersonalEmail are
@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiohttp
@@ -20,7 +19,6 @@ from lxml import etree
 from pydantic import SecretStr
 
 from syncd.config import InfinityHRSettings
-from syncd.credentials import Grant, InfinityHRSessionManager
 from syncd.errors import (
     ProtocolError,
     RejectedError,
@@ -28,30 +26,26 @@ from syncd.errors import (
     TransientError,
     VendorConfigError,
 )
-from syncd.vendors._http import Transport, iter_bounded, retry_after
 from syncd.vendors._soap import SoapResult, build_envelope, read_soap
 from syncd.vendors.common import InvalidRecord, split_records
+from syncd.vendors.credentials import Clock, Grant, InfinityHRSessionManager, with_renewal
 from syncd.vendors.infinityhr_models import (
     PRIVATE_FIELDS,
-    ChangePage,
     Department,
     Employee,
-    EmployeeChange,
     EmployeePage,
     InvalidValue,
-    parse_change,
     parse_datetime,
     parse_department,
     parse_employee,
 )
+from syncd.vendors.transport import Transport, iter_bounded
 
 VENDOR = "infinityhr"
 __all__ = [
     "PRIVATE_FIELDS",
-    "ChangePage",
     "Department",
     "Employee",
-    "EmployeeChange",
     "EmployeePage",
     "InfinityHRAuth",
     "InfinityHRClient",
@@ -102,8 +96,6 @@ class _Wire:
 
         async def handle(resp: aiohttp.ClientResponse) -> SoapResult:
             kw: dict[str, Any] = {"method": method, "status": resp.status}
-            if resp.status == 429:
-                raise TransientError(VENDOR, "rate limited", retry_after=retry_after(resp), code="429", **kw)
             if resp.status in (502, 503, 504) or (resp.status >= 500 and resp.status != 500):
                 raise TransientError(VENDOR, "server unavailable", **kw)
             if resp.status not in (200, 500):
@@ -149,7 +141,7 @@ def _raise_fault(result: SoapResult, kw: dict[str, Any]) -> None:
 
 
 class InfinityHRAuth:
-    """The :class:`~syncd.credentials.SessionIssuer` for InfinityHR."""
+    """The :class:`~syncd.vendors.credentials.SessionIssuer` for InfinityHR."""
 
     def __init__(self, wire: _Wire) -> None:
         self._wire = wire
@@ -186,7 +178,7 @@ class InfinityHRClient:
     """Employees and departments from InfinityHR.  The caller owns ``session``.
 
     ``sessions`` may be shared (and kept alive by the daemon); by default the client makes its own,
-    available as :attr:`sessions`.
+    available as :attr:`sessions`, on ``clock`` (monotonic) and ``wall`` (unix time).
     """
 
     def __init__(
@@ -195,14 +187,14 @@ class InfinityHRClient:
         settings: InfinityHRSettings,
         *,
         sessions: InfinityHRSessionManager | None = None,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
     ) -> None:
         self.settings = settings
         self._transport = Transport(VENDOR, session, settings)
         self._wire = _Wire(self._transport, settings)
-        self.sessions = sessions or InfinityHRSessionManager(settings, InfinityHRAuth(self._wire))
-
-    async def close(self) -> None:
-        """Nothing to release: the caller owns the HTTP session."""
+        auth = InfinityHRAuth(self._wire)
+        self.sessions = sessions or InfinityHRSessionManager(settings, auth, clock=clock, wall=wall)
 
     async def _call(
         self,
@@ -215,9 +207,9 @@ class InfinityHRClient:
     ) -> SoapResult:
         """A data call with a live session; on InvalidSessionException one re-authentication and retry."""
         s = self.settings
-        for renewed in (False, True):
-            session = await self.sessions.get()
-            sent = [time.monotonic()]
+        clock = self.sessions.clock
+
+        async def call(session: SecretStr) -> SoapResult:
             request: list[tuple[str, str | None]] = [
                 ("VendorID", s.vendor_id),
                 ("SessionID", session.get_secret_value()),
@@ -225,26 +217,23 @@ class InfinityHRClient:
             ]
             if page is not None:
                 request += [("PageNumber", str(page)), ("PageSize", str(s.page_size))]
+            sent = clock()
 
-            async def attempt(
-                n: int, sent: list[float] = sent, request: list[tuple[str, str | None]] = request
-            ) -> SoapResult:
-                sent[0] = time.monotonic()
+            async def attempt(n: int) -> SoapResult:
+                nonlocal sent
+                sent = clock()
                 return await self._wire.call(
                     method, request, extra=extra, record_tags=record_tags, on_record=on_record, attempt=n
                 )
 
-            try:
-                result = await self._transport.retrying(method, attempt)
-            except TokenExpiredError:
-                if renewed:
-                    raise
-                log.info("session.refused", vendor=VENDOR, method=method, page=page)
-                await self.sessions.renew("reactive", stale=session)
-                continue
-            self.sessions.touch(session, sent[0])
+            result = await self._transport.retrying(method, attempt)
+            self.sessions.touch(session, sent)
             return result
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        def refused() -> None:
+            log.info("session.refused", vendor=VENDOR, method=method, page=page)
+
+        return await with_renewal(self.sessions, call, on_refused=refused)
 
     async def _pages(
         self,
@@ -312,46 +301,6 @@ class InfinityHRClient:
             invalid.extend(page.invalid)
         return list(employees.values()), invalid
 
-    async def iter_employee_change_pages(
-        self,
-        begin: datetime,
-        end: datetime,
-        *,
-        include_adds: bool = True,
-        include_changes: bool = True,
-        include_deletes: bool = True,
-    ) -> AsyncGenerator[ChangePage, None]:
-        extra = [
-            ("BeginDate", _xs_datetime(begin)),
-            ("EndDate", _xs_datetime(end)),
-            ("IncludeAdds", _xs_bool(include_adds)),
-            ("IncludeChanges", _xs_bool(include_changes)),
-            ("IncludeDeletes", _xs_bool(include_deletes)),
-        ]
-        pages = self._pages("GetEmployeeChanges", "EmployeeChange", parse_change, extra)
-        async with contextlib.aclosing(pages):
-            async for page, total, good, bad in pages:
-                yield ChangePage(page, total, good, bad)
-
-    async def get_employee_changes(
-        self,
-        begin: datetime,
-        end: datetime,
-        *,
-        include_adds: bool = True,
-        include_changes: bool = True,
-        include_deletes: bool = True,
-    ) -> tuple[list[EmployeeChange], list[InvalidRecord]]:
-        changes: list[EmployeeChange] = []
-        invalid: list[InvalidRecord] = []
-        async for page in self.iter_employee_change_pages(
-            begin, end, include_adds=include_adds, include_changes=include_changes,
-            include_deletes=include_deletes,
-        ):  # fmt: skip
-            changes.extend(page.changes)
-            invalid.extend(page.invalid)
-        return changes, invalid
-
     async def get_departments(self) -> tuple[list[Department], list[InvalidRecord]]:
         result = await self._call(
             "GetDepartments", record_tags=frozenset({"DepartmentInfo"}), on_record=parse_department
@@ -368,13 +317,3 @@ def _int(result: SoapResult, name: str, method: str, default: int | None = None)
         return int(text or "")
     except ValueError:
         raise ProtocolError(VENDOR, f"{method}Result has no valid {name}", method=method) from None
-
-
-def _xs_datetime(value: datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def _xs_bool(value: bool) -> str:
-    return "true" if value else "false"

@@ -1,4 +1,4 @@
-"""InfinityHR wire models: EmployeeInfo, DepartmentInfo and EmployeeChange become typed records here.
+"""InfinityHR wire models: EmployeeInfo and DepartmentInfo become typed records here.
 
 Models are strict about structure (an id must be present, a date must be a date) and lenient about
 content (every text field is ``str | None``; the engine validates content).  SSN and PersonalEmail are
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from lxml import etree
 
-from syncd.vendors._soap import fields_of, localname
+from syncd.vendors._soap import fields_of
 from syncd.vendors.common import InvalidRecord
 
 VENDOR = "infinityhr"
@@ -55,26 +54,10 @@ class Department:
 
 
 @dataclass(frozen=True, slots=True)
-class EmployeeChange:
-    employee_id: str
-    change_type: str | None
-    change_date: datetime | None
-    employee: Employee | None
-
-
-@dataclass(frozen=True, slots=True)
 class EmployeePage:
     page_number: int
     total_count: int
     employees: list[Employee]
-    invalid: list[InvalidRecord]
-
-
-@dataclass(frozen=True, slots=True)
-class ChangePage:
-    page_number: int
-    total_count: int
-    changes: list[EmployeeChange]
     invalid: list[InvalidRecord]
 
 
@@ -127,27 +110,6 @@ def parse_employee(el: etree._Element) -> Employee | InvalidRecord:
         return _employee(fields)
     except InvalidValue as exc:
         return InvalidRecord(VENDOR, fields.get("EmployeeID"), str(exc), dict(fields))
-
-
-def parse_change(el: etree._Element) -> EmployeeChange | InvalidRecord:
-    fields = fields_of(el, drop=PRIVATE_FIELDS)
-    emp_el = next((c for c in el if localname(c) == "Employee"), None)
-    emp_fields = fields_of(emp_el, drop=PRIVATE_FIELDS) if emp_el is not None else None
-    try:
-        employee_id = fields.get("EmployeeID")
-        if not employee_id:
-            raise InvalidValue("EmployeeID is missing")
-        return EmployeeChange(
-            employee_id=employee_id,
-            change_type=fields.get("ChangeType"),
-            change_date=parse_datetime(fields, "ChangeDate"),
-            employee=_employee(emp_fields) if emp_fields is not None else None,
-        )
-    except InvalidValue as exc:
-        payload: dict[str, Any] = dict(fields)
-        if emp_fields is not None:
-            payload["Employee"] = emp_fields
-        return InvalidRecord(VENDOR, fields.get("EmployeeID"), str(exc), payload)
 
 
 def parse_department(el: etree._Element) -> Department | InvalidRecord:

@@ -1,7 +1,7 @@
-"""WhosOff REST client (contract §1): authentication, users and departments.
+"""WhosOff REST client (docs/vendor-contract.md §1): authentication, users and departments.
 
 The wire choices marked [designed] in the contract (key names, ``token_expiry_date`` format, error
-codes) live in this module and nowhere else.
+codes) live in this module and in :mod:`syncd.vendors.whosoff_models`, nowhere else.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ import secrets
 import string
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 from pydantic import SecretStr
 
 from syncd.config import WhosOffSettings
-from syncd.credentials import Grant, WhosOffTokenManager
 from syncd.errors import (
     ProtocolError,
     RejectedError,
@@ -28,15 +27,24 @@ from syncd.errors import (
     VendorConfigError,
     VendorError,
 )
-from syncd.vendors._http import Transport, read_bounded, retry_after
 from syncd.vendors.common import InvalidRecord, split_records
+from syncd.vendors.credentials import Clock, Grant, WhosOffTokenManager, with_renewal
+from syncd.vendors.transport import Transport, read_bounded
+from syncd.vendors.whosoff_models import WhosOffDepartment, WhosOffUser, parse_department, parse_user
 
 VENDOR = "whosoff"
+__all__ = ["WhosOffAuth", "WhosOffClient", "WhosOffDepartment", "WhosOffUser", "make_nonce", "request_secret"]
 NONCE_LENGTH = 32
 _NONCE_ALPHABET = string.ascii_letters + string.digits
 
+# ------------------------------------------------------------------------------------------ errors
+
+#: the error code of an invalid or expired token (HTTP 401 means the same)
+_EXPIRED_CODE = "TOK004"
+#: the error code of a nonce the vendor has seen before (answered with a fresh nonce, never raised out)
+_NONCE_REUSED = "AUTH003"
 #: AUTH codes that mean our configuration is wrong, with the keys to check
-_AUTH_CONFIG = {
+_CONFIG_CODES = {
     "AUTH001": "invalid username or password: check whosoff.username / whosoff.password",
     "AUTH002": "the request secret does not match: check whosoff.client_secret",
     "AUTH004": "this IP address is not permitted: check whosoff.ip_address and the allowed IPs in "
@@ -44,133 +52,40 @@ _AUTH_CONFIG = {
     "AUTH005": "unknown app id: check whosoff.app_id",
     "AUTH006": "the nonce was refused as malformed (a syncd bug; please report it)",
 }
+#: HTTP statuses that mean our configuration is wrong when no code says more: (message, carry the code)
+_CONFIG_STATUS = {
+    403: ("forbidden: the WhosOff API user lacks access to this call", True),
+    404: ("endpoint not found: check whosoff.url (the root, without /v4)", False),
+}
 
 
-# ----------------------------------------------------------------------------------------- models
-
-
-@dataclass(frozen=True, slots=True)
-class WhosOffUser:
-    user_id: int
-    staff_code: str | None
-    title: str | None
-    first_name: str | None
-    middle_name: str | None
-    last_name: str | None
-    email_contact: str | None
-    department_id: int | None
-    user_type_id: int | None
-    status_id: int | None
-    employment_started_date: date | None
-    employment_ended_date: date | None
-    work_telephone: str | None
-    mobile_telephone: str | None
-    active_directory_username: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class WhosOffDepartment:
-    department_id: int
-    name: str | None
-    min_user: int | None
-
-
-_USER_STR = (
-    "staff_code", "title", "first_name", "middle_name", "last_name", "email_contact",
-    "work_telephone", "mobile_telephone", "active_directory_username",
-)  # fmt: skip
-_USER_INT = ("department_id", "user_type_id", "status_id")
-_USER_DATE = ("employment_started_date", "employment_ended_date")
-_USER_KEYS = ("user_id", *_USER_STR, *_USER_INT, *_USER_DATE)
-
-
-class _Invalid(Exception):
+class _NonceReused(Exception):
     pass
 
 
-def _opt_str(raw: dict[str, Any], key: str) -> str | None:
-    v = raw.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, str | int | float):
-        raise _Invalid(f"{key} is not a string")
-    return str(v) if v != "" else None
+def _fault(status: int, errors: list[tuple[str, str]], kw: dict[str, Any]) -> Exception | None:
+    """The exception for a reply, looked up in the tables above (``None``: the reply is a success).
 
-
-def _opt_int(raw: dict[str, Any], key: str) -> int | None:
-    v = raw.get(key)
-    if v is None or v == "":
-        return None
-    if isinstance(v, bool):
-        raise _Invalid(f"{key} is not an integer")
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-        return int(v)
-    raise _Invalid(f"{key} is not an integer")
-
-
-def _opt_date(raw: dict[str, Any], key: str) -> date | None:
-    v = raw.get(key)
-    if v is None or v == "":
-        return None
-    if not isinstance(v, str):
-        raise _Invalid(f"{key} is not a date")
-    try:
-        return date.fromisoformat(v[:10])
-    except ValueError:
-        raise _Invalid(f"{key} is not a YYYY-MM-DD date") from None
-
-
-def _record_id(raw: dict[str, Any], key: str) -> str | None:
-    v = raw.get(key)
-    return None if v is None else str(v)[:64]
-
-
-def _safe_payload(raw: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """Only the documented fields (so nothing unexpected — a secret, a password — is carried on)."""
-    return {k: raw[k] for k in keys if k in raw and isinstance(raw[k], str | int | float | None)}
-
-
-def parse_user(raw: object) -> WhosOffUser | InvalidRecord:
-    if not isinstance(raw, dict):
-        return InvalidRecord(VENDOR, None, "user is not a JSON object", {})
-    try:
-        user_id = _opt_int(raw, "user_id")
-        if user_id is None:
-            raise _Invalid("user_id is missing")
-        return WhosOffUser(
-            user_id=user_id,
-            staff_code=_opt_str(raw, "staff_code"),
-            title=_opt_str(raw, "title"),
-            first_name=_opt_str(raw, "first_name"),
-            middle_name=_opt_str(raw, "middle_name"),
-            last_name=_opt_str(raw, "last_name"),
-            email_contact=_opt_str(raw, "email_contact"),
-            department_id=_opt_int(raw, "department_id"),
-            user_type_id=_opt_int(raw, "user_type_id"),
-            status_id=_opt_int(raw, "status_id"),
-            employment_started_date=_opt_date(raw, "employment_started_date"),
-            employment_ended_date=_opt_date(raw, "employment_ended_date"),
-            work_telephone=_opt_str(raw, "work_telephone"),
-            mobile_telephone=_opt_str(raw, "mobile_telephone"),
-            active_directory_username=_opt_str(raw, "active_directory_username"),
-        )
-    except _Invalid as exc:
-        return InvalidRecord(VENDOR, _record_id(raw, "user_id"), str(exc), _safe_payload(raw, _USER_KEYS))
-
-
-def parse_department(raw: object) -> WhosOffDepartment | InvalidRecord:
-    if not isinstance(raw, dict):
-        return InvalidRecord(VENDOR, None, "department is not a JSON object", {})
-    try:
-        dept_id = _opt_int(raw, "department_id")
-        if dept_id is None:
-            raise _Invalid("department_id is missing")
-        return WhosOffDepartment(dept_id, _opt_str(raw, "name"), _opt_int(raw, "min_user"))
-    except _Invalid as exc:
-        keys = ("department_id", "name", "min_user")
-        return InvalidRecord(VENDOR, _record_id(raw, "department_id"), str(exc), _safe_payload(raw, keys))
+    Precedence: server error, expired token, reused nonce, configuration code, configuration status,
+    anything else that is an error.
+    """
+    codes = [c for c, _ in errors]
+    first_code, first_message = errors[0] if errors else ("", "")
+    if status >= 500:
+        return TransientError(VENDOR, "server error", code=first_code or None, **kw)
+    if status == 401 or _EXPIRED_CODE in codes:
+        return TokenExpiredError(VENDOR, "token invalid or expired", code=_EXPIRED_CODE, **kw)
+    if _NONCE_REUSED in codes:
+        return _NonceReused()
+    config = next((c for c in codes if c in _CONFIG_CODES), None)
+    if config is not None:
+        return VendorConfigError(VENDOR, _CONFIG_CODES[config], code=config, **kw)
+    if status in _CONFIG_STATUS:
+        message, with_code = _CONFIG_STATUS[status]
+        return VendorConfigError(VENDOR, message, code=(first_code or None) if with_code else None, **kw)
+    if status >= 400 or errors:
+        return RejectedError(VENDOR, first_message or "request rejected", code=first_code or None, **kw)
+    return None
 
 
 # -------------------------------------------------------------------------------------- wire level
@@ -193,19 +108,16 @@ class _Reply:
     status: int
     data: list[Any]
     errors: list[tuple[str, str]]
-    retry_after: float | None
-
-
-class _NonceReused(Exception):
-    pass
 
 
 class _Wire:
     """Requests and replies: JSON envelopes, error codes → :mod:`syncd.errors`."""
 
-    def __init__(self, transport: Transport, settings: WhosOffSettings) -> None:
+    def __init__(self, transport: Transport, settings: WhosOffSettings, wall: Clock) -> None:
         self.transport = transport
         self.settings = settings
+        #: unix time, to turn ``token_expiry_date`` into a lifetime
+        self.wall = wall
         self.root = settings.url.rstrip("/") + "/v4"
 
     async def call(
@@ -254,36 +166,12 @@ class _Wire:
                     errors.append((str(err.get("Code", "")), str(err.get("Message", ""))[:200]))
             d = envelope.get("Data")
             data = d if isinstance(d, list) else []
-        codes = [c for c, _ in errors]
-        first = errors[0] if errors else ("", "")
-
-        if status == 429:
-            raise TransientError(VENDOR, "rate limited", retry_after=retry_after(resp), code="429", **kw)
-        if status >= 500:
-            raise TransientError(VENDOR, "server error", code=first[0] or None, **kw)
-        if status == 401 or "TOK004" in codes:
-            raise TokenExpiredError(VENDOR, "token invalid or expired", code="TOK004", **kw)
-        if "AUTH003" in codes:
-            raise _NonceReused()
-        for code in codes:
-            if code in _AUTH_CONFIG:
-                raise VendorConfigError(VENDOR, _AUTH_CONFIG[code], code=code, **kw)
-        if status == 403:
-            raise VendorConfigError(
-                VENDOR,
-                "forbidden: the WhosOff API user lacks access to this call",
-                code=first[0] or None,
-                **kw,
-            )
-        if status == 404:
-            raise VendorConfigError(
-                VENDOR, "endpoint not found: check whosoff.url (the root, without /v4)", **kw
-            )
-        if status >= 400 or errors:
-            raise RejectedError(VENDOR, first[1] or "request rejected", code=first[0] or None, **kw)
+        fault = _fault(status, errors, kw)
+        if fault is not None:
+            raise fault
         if not isinstance(envelope, dict) or not isinstance(envelope.get("Data"), list):
             raise ProtocolError(VENDOR, "response has no Data array", **kw)
-        return _Reply(status, data, errors, None)
+        return _Reply(status, data, errors)
 
     async def authenticate(self, action: str, fields: dict[str, Any]) -> Grant:
         """One authenticate call with a fresh nonce (and one more if the nonce was called reused)."""
@@ -310,10 +198,10 @@ class _Wire:
             )
 
         data = await self.transport.retrying(method, attempt)
-        return _grant(data, method)
+        return _grant(data, method, self.wall())
 
 
-def _grant(data: list[Any], method: str) -> Grant:
+def _grant(data: list[Any], method: str, now: float) -> Grant:
     try:
         token = data[0]["token"]
         value = token["access_token"]
@@ -326,11 +214,11 @@ def _grant(data: list[Any], method: str) -> Grant:
         raise ProtocolError(VENDOR, "authenticate response has an empty access_token", method=method)
     if expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=UTC)
-    return Grant(SecretStr(value), expiry.timestamp() - time.time())
+    return Grant(SecretStr(value), expiry.timestamp() - now)
 
 
 class WhosOffAuth:
-    """The :class:`~syncd.credentials.TokenIssuer` for WhosOff."""
+    """The :class:`~syncd.vendors.credentials.TokenIssuer` for WhosOff."""
 
     def __init__(self, wire: _Wire) -> None:
         self._wire = wire
@@ -352,7 +240,7 @@ class WhosOffClient:
     """Users and departments from WhosOff.  The caller owns ``session``.
 
     ``tokens`` may be shared between clients (and kept alive by the daemon); by default the client
-    makes its own, available as :attr:`tokens`.
+    makes its own, available as :attr:`tokens`, on ``clock`` (monotonic) and ``wall`` (unix time).
     """
 
     def __init__(
@@ -361,11 +249,13 @@ class WhosOffClient:
         settings: WhosOffSettings,
         *,
         tokens: WhosOffTokenManager | None = None,
+        clock: Clock = time.monotonic,
+        wall: Clock = time.time,
     ) -> None:
         self.settings = settings
         self._transport = Transport(VENDOR, session, settings)
-        self._wire = _Wire(self._transport, settings)
-        self.tokens = tokens or WhosOffTokenManager(settings, WhosOffAuth(self._wire))
+        self._wire = _Wire(self._transport, settings, wall)
+        self.tokens = tokens or WhosOffTokenManager(settings, WhosOffAuth(self._wire), clock=clock, wall=wall)
 
     async def get_users(self, status_id: int = 99) -> tuple[list[WhosOffUser], list[InvalidRecord]]:
         """Every user of the company (``status_id`` 0 disabled, 1 active, 99 both) in one response."""
@@ -377,23 +267,15 @@ class WhosOffClient:
         data = await self._data_call("GET", "/department/retrieve/", "department/retrieve", None)
         return split_records([parse_department(r) for r in data])
 
-    async def close(self) -> None:
-        """Nothing to release: the caller owns the HTTP session."""
-
     async def _data_call(
         self, http_method: str, path: str, method: str, body: dict[str, Any] | None
     ) -> list[Any]:
         """A data call with a valid token; on TOK004/401 one token renewal and one more try."""
-        for renewed in (False, True):
-            token = await self.tokens.get()
 
-            async def attempt(n: int, token: SecretStr = token) -> list[Any]:
+        async def call(token: SecretStr) -> list[Any]:
+            async def attempt(n: int) -> list[Any]:
                 return await self._wire.call(http_method, path, method, body=body, token=token, attempt=n)
 
-            try:
-                return await self._transport.retrying(method, attempt)
-            except TokenExpiredError:
-                if renewed:
-                    raise
-                await self.tokens.renew("reactive", stale=token)
-        raise AssertionError("unreachable")  # pragma: no cover
+            return await self._transport.retrying(method, attempt)
+
+        return await with_renewal(self.tokens, call)

@@ -1,4 +1,6 @@
-"""NAVER Cloud WORKBOX open API client (contract §3): signed create/update/delete of directory objects.
+"""NAVER Cloud WORKBOX open API client: signed create/update/delete of directory objects.
+
+Contract: docs/vendor-contract.md §3.
 
 Signing is over the exact path + query that goes on the wire, base path included: the URL is built and
 percent-encoded once, signed, and handed to aiohttp as ``yarl.URL(..., encoded=True)`` so it is not
@@ -34,12 +36,13 @@ from syncd.errors import (
     VendorConfigError,
     VendorError,
 )
-from syncd.vendors._http import Transport, read_bounded, retry_after
+from syncd.vendors.transport import Transport, read_bounded
 
 VENDOR = "workbox"
 Kind = Literal["dept", "user", "job-grade", "job-position"]
 KINDS: tuple[str, ...] = ("dept", "user", "job-grade", "job-position")
-#: a 401 with the gateway's clock this far (seconds) from ours is taken as clock skew
+#: a 401 with the gateway's clock this far (seconds) from ours is taken as clock skew: the gateway
+#: rejects timestamps more than 5 minutes off (docs/vendor-contract.md §3.1)
 SKEW_THRESHOLD = 240.0
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -67,20 +70,37 @@ def sign_v2(secret_key: str, method: str, uri: str, timestamp: str, access_key: 
 # ------------------------------------------------------------------------------------------ errors
 
 
-_CONFIG_CODES = {
-    "E901": "the WORKBOX open API is switched off: enable it in the WORKBOX admin console",
-    "E903": "WORKBOX basic settings are set to NO: enable them in the WORKBOX admin console",
-}
+#: the error code syncd gives a 429 answer: the gateway's "Rate Limited" (docs/vendor-contract.md §3.1)
+RATE_LIMIT_CODE = "420"
 _GATEWAY_401 = (
     "the API Gateway rejected authentication: check workbox.api_key / workbox.access_key / "
     "workbox.secret_key and workbox.signature (v1 or v2)"
 )
+#: ``resultCode`` (and HTTP method, ``*`` for any) → (error class, message, whether the answer's own
+#: ``resultMessage`` replaces it)
+_CODE_FAULTS: dict[tuple[str, str], tuple[type[VendorError], str, bool]] = {
+    ("E901", "*"): (
+        VendorConfigError,
+        "the WORKBOX open API is switched off: enable it in the WORKBOX admin console",
+        False,
+    ),
+    ("E903", "*"): (
+        VendorConfigError,
+        "WORKBOX basic settings are set to NO: enable them in the WORKBOX admin console",
+        False,
+    ),
+    ("E904", "POST"): (AlreadyExistsError, "externalKey already exists", True),
+    ("E904", "*"): (NotFoundError, "externalKey not found", True),
+    ("E1001", "*"): (TransientError, "server error", True),
+}
+#: HTTP statuses when the ``resultCode`` is not in the table: (error class, message, the same flag)
+_STATUS_FAULTS: dict[int, tuple[type[VendorError], str, bool]] = {
+    401: (VendorConfigError, _GATEWAY_401, False),
+}
 
 
-def _error(
-    http_method: str, status: int, body: Any, resp: aiohttp.ClientResponse, method: str
-) -> VendorError:
-    """The :mod:`syncd.errors` exception for a non-2xx answer."""
+def _error(http_method: str, status: int, body: Any, method: str) -> VendorError:
+    """The :mod:`syncd.errors` exception for a non-2xx answer (other than 429: see the transport)."""
     kw: dict[str, Any] = {"method": method, "status": status}
     code: str | None = None
     message = ""
@@ -90,19 +110,16 @@ def _error(
             message = str(body.get("resultMessage") or "")[:200]
         elif isinstance(body.get("error"), dict):
             message = str(body["error"].get("message") or "")[:200]
-    if status == 429:
-        return TransientError(VENDOR, "rate limited", retry_after=retry_after(resp), code="420", **kw)
-    if code in _CONFIG_CODES:
-        return VendorConfigError(VENDOR, _CONFIG_CODES[code], code=code, **kw)
-    if code == "E904":
-        if http_method == "POST":
-            return AlreadyExistsError(VENDOR, message or "externalKey already exists", code=code, **kw)
-        return NotFoundError(VENDOR, message or "externalKey not found", code=code, **kw)
-    if code == "E1001" or status >= 500:
-        return TransientError(VENDOR, message or "server error", code=code, **kw)
-    if status == 401:
-        return VendorConfigError(VENDOR, _GATEWAY_401, code="401", **kw)
-    return RejectedError(VENDOR, message or "request rejected", code=code, **kw)
+    entry = None
+    if code is not None:
+        entry = _CODE_FAULTS.get((code, http_method)) or _CODE_FAULTS.get((code, "*"))
+    if entry is None and status >= 500:
+        entry = (TransientError, "server error", True)
+    if entry is None and status in _STATUS_FAULTS:
+        entry = _STATUS_FAULTS[status]
+        code = str(status)
+    cls, default, own_message = entry or (RejectedError, "request rejected", True)
+    return cls(VENDOR, (message if own_message else "") or default, code=code, **kw)
 
 
 class _ClockSkew(VendorError):
@@ -123,16 +140,13 @@ class WorkboxClient:
 
     def __init__(self, session: aiohttp.ClientSession, settings: WorkboxSettings) -> None:
         self.settings = settings
-        self._transport = Transport(VENDOR, session, settings)
+        self._transport = Transport(VENDOR, session, settings, rate_limit_code=RATE_LIMIT_CODE)
         split = urlsplit(settings.url)
         self._origin = f"{split.scheme}://{split.netloc}"
         self._base_path = split.path.rstrip("/")
         self.clock_offset_ms = 0
         self._clock_known = asyncio.Event()
         self._clock_probe = False
-
-    async def close(self) -> None:
-        """Nothing to release: the caller owns the HTTP session."""
 
     async def create(self, kind: Kind, key: str, body: dict[str, Any]) -> None:
         """POST; :class:`AlreadyExistsError` if ``key`` exists (an earlier attempt landed)."""
@@ -208,13 +222,15 @@ class WorkboxClient:
     async def _send(self, http_method: str, uri: str, data: bytes | None, method: str, attempt: int) -> None:
         signed_with = self.clock_offset_ms  # a 401 is judged against the clock this request used
 
-        async def handle(resp: aiohttp.ClientResponse) -> None:
-            offset = self._skew_from(resp, signed_with)
+        def learn_clock(resp: aiohttp.ClientResponse) -> None:
+            # any answer but a 401 tells the gateway's clock by its Date (a 429 or 5xx may come first)
             if resp.status != 401:
-                # any answer's Date tells the gateway's clock (a 429 or 5xx may come first)
+                offset = self._skew_from(resp, signed_with)
                 if offset is not None:
                     self._adopt_offset(offset, method)
                 self._clock_known.set()
+
+        async def handle(resp: aiohttp.ClientResponse) -> None:
             if 200 <= resp.status < 300:
                 return  # success bodies carry nothing a client needs; they are not read
             raw = await read_bounded(
@@ -224,15 +240,18 @@ class WorkboxClient:
                 body: Any = json.loads(raw) if raw.strip() else None
             except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
                 body = None
-            if resp.status == 401 and offset is not None:
-                raise _ClockSkew(offset, method)
-            raise _error(http_method, resp.status, body, resp, method)
+            if resp.status == 401:
+                offset = self._skew_from(resp, signed_with)
+                if offset is not None:
+                    raise _ClockSkew(offset, method)
+            raise _error(http_method, resp.status, body, method)
 
         headers = self.signed_headers(http_method, uri)
         url = URL(self._origin + uri, encoded=True)
         await self._transport.request(
-            http_method, url, method=method, handle=handle, headers=headers, data=data, attempt=attempt
-        )
+            http_method, url, method=method, handle=handle, headers=headers, data=data, attempt=attempt,
+            observe=learn_clock,
+        )  # fmt: skip
 
     def _skew_from(self, resp: aiohttp.ClientResponse, signed_with: int) -> int | None:
         """The offset (ms) of the gateway's ``Date`` from our clock if it is far from the offset the

@@ -1,4 +1,7 @@
-"""InfinityHR (contract §2): SOAP envelope/SOAPAction checks, sessions, paging, changes, faults."""
+"""InfinityHR: SOAP envelope/SOAPAction checks, sessions, paging, changes, faults.
+
+Contract: docs/vendor-contract.md §2.
+"""
 
 from __future__ import annotations
 

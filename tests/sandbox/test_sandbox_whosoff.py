@@ -1,4 +1,7 @@
-"""WhosOff (contract §1): every authentication rule both ways, tokens, renewal, data calls, gzip."""
+"""WhosOff: every authentication rule both ways, tokens, renewal, data calls, gzip.
+
+Contract: docs/vendor-contract.md §1.
+"""
 
 from __future__ import annotations
 

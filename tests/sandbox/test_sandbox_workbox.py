@@ -1,4 +1,7 @@
-"""WORKBOX (contract §3): gateway signing both ways, the test vectors, body and referential rules."""
+"""WORKBOX: gateway signing both ways, the test vectors, body and referential rules.
+
+Contract: docs/vendor-contract.md §3.
+"""
 
 from __future__ import annotations
 

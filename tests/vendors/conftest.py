@@ -20,8 +20,8 @@ from pydantic import SecretStr
 
 import syncd.vendors.whosoff as whosoff_mod
 from syncd.config import InfinityHRSettings, WhosOffSettings, WorkboxSettings
-from syncd.credentials import Grant
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from syncd.vendors.credentials import Grant
 from syncd.vendors.infinityhr import InfinityHRAuth
 from syncd.vendors.workbox import WorkboxClient
 
@@ -35,6 +35,31 @@ FAST = {
     "retry_backoff_max": 0.1,
     "requests_per_second": 1000.0,
 }
+
+
+class FakeClock:
+    """Monotonic and unix time that move only when the test says so: expiry without sleeping.
+
+    It starts on a whole second (WhosOff's ``token_expiry_date`` has whole seconds), so a renewal
+    schedule is the same on every run.
+    """
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 class SecretsInPlay:

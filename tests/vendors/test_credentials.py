@@ -1,9 +1,11 @@
-"""Credential managers without HTTP: renewal points, single in-flight renewal, stale renewals, keep-alive."""
+"""Credential managers without HTTP: renewal points, single in-flight renewal, stale renewals, keep-alive.
+
+Expiry is driven by a :class:`FakeClock`; nothing sleeps for a credential to age.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -12,13 +14,13 @@ import pytest
 from pydantic import SecretStr
 
 from syncd.config import InfinityHRSettings, WhosOffSettings
-from syncd.credentials import Grant, InfinityHRSessionManager, WhosOffTokenManager
 from syncd.errors import TokenExpiredError
 from syncd.metrics import CREDENTIAL_RENEWALS
 from syncd.sandbox import Sandbox
 from syncd.vendors import WhosOffClient
+from syncd.vendors.credentials import Grant, InfinityHRSessionManager, WhosOffTokenManager
 
-from .conftest import whosoff_settings
+from .conftest import FakeClock, whosoff_settings
 
 
 class FakeIssuer:
@@ -58,30 +60,34 @@ def ihr_settings(**kw: Any) -> InfinityHRSettings:
     return InfinityHRSettings(**{**base, **kw})
 
 
-async def test_whosoff_renews_at_fraction_minus_margin() -> None:
+async def test_whosoff_renews_at_fraction_minus_margin(clock: FakeClock) -> None:
     issuer = FakeIssuer(3600.0)
-    tokens = WhosOffTokenManager(wo_settings(), issuer)
+    tokens = WhosOffTokenManager(wo_settings(), issuer, clock=clock.monotonic, wall=clock.time)
     assert tokens.expires_at is None and tokens.renew_at is None
     await tokens.get()
-    now = time.time()
+    now = clock.time()
     assert tokens.expires_at is not None and tokens.renew_at is not None
     assert tokens.expires_at == pytest.approx(now + 3600, abs=1)
     assert tokens.renew_at == pytest.approx(now + 0.8 * 3600 - 30, abs=1)
     assert issuer.calls == ["credentials"]
 
 
-async def test_margin_never_makes_every_call_a_renewal() -> None:
-    tokens = WhosOffTokenManager(wo_settings(), FakeIssuer(2.0))  # margin 30 s > lifetime
+async def test_margin_never_makes_every_call_a_renewal(clock: FakeClock) -> None:
+    issuer = FakeIssuer(2.0)  # margin 30 s > lifetime
+    tokens = WhosOffTokenManager(wo_settings(), issuer, clock=clock.monotonic, wall=clock.time)
     await tokens.get()
     assert tokens.renew_at is not None
-    assert tokens.renew_at - time.time() == pytest.approx(0.8, abs=0.1)
-
-
-async def test_concurrent_callers_share_one_renewal() -> None:
-    issuer = FakeIssuer(0.05)
-    tokens = WhosOffTokenManager(wo_settings(clock_skew_margin=0.0), issuer)
+    assert tokens.renew_at - clock.time() == pytest.approx(0.8, abs=0.1)
+    clock.advance(0.7)
     await tokens.get()
-    await asyncio.sleep(0.06)  # past renew_at and expiry
+    assert issuer.calls == ["credentials"]  # not due yet: no renewal
+
+
+async def test_concurrent_callers_share_one_renewal(clock: FakeClock) -> None:
+    issuer = FakeIssuer(0.05)
+    tokens = WhosOffTokenManager(wo_settings(clock_skew_margin=0.0), issuer, clock=clock.monotonic)
+    await tokens.get()
+    clock.advance(0.06)  # past renew_at and expiry
     values = await asyncio.gather(*(tokens.get() for _ in range(20)))
     assert issuer.calls == ["credentials", "refresh"]
     assert len({v.get_secret_value() for v in values}) == 1
@@ -105,48 +111,49 @@ async def test_refused_token_before_its_expiry_goes_straight_to_credentials() ->
     assert issuer.calls == ["credentials", "credentials"]
 
 
-async def test_refused_refresh_falls_back_to_credentials() -> None:
+async def test_refused_refresh_falls_back_to_credentials(clock: FakeClock) -> None:
     issuer = FakeIssuer(0.05, refuse_refresh=True)
-    tokens = WhosOffTokenManager(wo_settings(clock_skew_margin=0.0), issuer)
+    tokens = WhosOffTokenManager(wo_settings(clock_skew_margin=0.0), issuer, clock=clock.monotonic)
     before = CREDENTIAL_RENEWALS.labels("whosoff", "credentials")._value.get()
     first = await tokens.get()
-    await asyncio.sleep(0.06)  # expired: a refresh is the documented way back
+    clock.advance(0.06)  # expired: a refresh is the documented way back
     second = await tokens.renew("reactive", stale=first)
     assert issuer.calls == ["credentials", "refused", "credentials"]
     assert first.get_secret_value() != second.get_secret_value()
     assert CREDENTIAL_RENEWALS.labels("whosoff", "credentials")._value.get() - before == 2
 
 
-async def test_keep_alive_renews_only_when_due() -> None:
+async def test_keep_alive_renews_only_when_due(clock: FakeClock) -> None:
     issuer = FakeIssuer(0.2)
-    tokens = WhosOffTokenManager(wo_settings(clock_skew_margin=0.0), issuer)
+    tokens = WhosOffTokenManager(wo_settings(clock_skew_margin=0.0), issuer, clock=clock.monotonic)
     assert await tokens.keep_alive() is False  # nothing to keep alive yet
     await tokens.get()
     assert await tokens.keep_alive() is False
-    await asyncio.sleep(0.17)
+    clock.advance(0.17)
     assert await tokens.keep_alive() is True
     assert issuer.calls == ["credentials", "refresh"]
 
 
-async def test_infinityhr_session_tracks_idle_time() -> None:
+async def test_infinityhr_session_tracks_idle_time(clock: FakeClock) -> None:
     issuer = FakeIssuer(1200.0)
-    sessions = InfinityHRSessionManager(ihr_settings(), issuer)
+    sessions = InfinityHRSessionManager(ihr_settings(), issuer, clock=clock.monotonic, wall=clock.time)
     session = await sessions.get()
-    t0 = time.time()
+    t0 = clock.time()
     assert sessions.renew_at == pytest.approx(t0 + 1200 - 120, abs=1)
-    sessions.touch(session, time.monotonic() + 60)  # a call sent a minute later
+    sessions.touch(session, clock.monotonic() + 60)  # a call sent a minute later
     assert sessions.expires_at == pytest.approx(t0 + 60 + 1200, abs=1)
     assert sessions.renew_at == pytest.approx(t0 + 60 + 1080, abs=1)
-    sessions.touch(SecretStr("another"), time.monotonic() + 600)  # not the current session: ignored
+    sessions.touch(SecretStr("another"), clock.monotonic() + 600)  # not the current session: ignored
     assert sessions.expires_at == pytest.approx(t0 + 60 + 1200, abs=1)
 
 
-async def test_infinityhr_idle_timeout_learned_from_the_service() -> None:
+async def test_infinityhr_idle_timeout_learned_from_the_service(clock: FakeClock) -> None:
     issuer = FakeIssuer(2.0)  # SessionEnd - SessionStart = 2 s
-    sessions = InfinityHRSessionManager(ihr_settings(session_renew_margin=0.5), issuer)
+    settings = ihr_settings(session_renew_margin=0.5)
+    sessions = InfinityHRSessionManager(settings, issuer, clock=clock.monotonic, wall=clock.time)
     await sessions.get()
     assert sessions.idle_timeout == 2.0
-    assert sessions.renew_at is not None and sessions.renew_at - time.time() == pytest.approx(1.5, abs=0.1)
+    assert sessions.renew_at is not None and sessions.renew_at - clock.time() == pytest.approx(1.5, abs=0.1)
 
 
 async def test_request_logs_carry_the_agreed_keys(

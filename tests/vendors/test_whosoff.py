@@ -14,7 +14,7 @@ from syncd.sandbox import Sandbox
 from syncd.vendors import WhosOffClient, WhosOffUser
 from syncd.vendors.whosoff import make_nonce, request_secret
 
-from .conftest import SandboxFactory, whosoff_settings
+from .conftest import FakeClock, SandboxFactory, whosoff_settings
 
 AUTH = "/authenticate/"
 
@@ -48,18 +48,19 @@ async def test_users_and_departments(sandbox: Sandbox, http: aiohttp.ClientSessi
 
 @pytest.mark.slow
 async def test_short_lived_token_is_renewed_before_expiry(
-    make_sandbox: SandboxFactory, http: aiohttp.ClientSession
+    make_sandbox: SandboxFactory, http: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     sb = await make_sandbox(whosoff_token_lifetime=2.0)
-    client = WhosOffClient(http, whosoff_settings(sb, clock_skew_margin=0.2))
-    loop = asyncio.get_running_loop()
-    end = loop.time() + 10.0
+    sb.whosoff.clock = clock.time
+    settings = whosoff_settings(sb, clock_skew_margin=0.2)
+    client = WhosOffClient(http, settings, clock=clock.monotonic, wall=clock.time)
+    end = clock.time() + 10.0
     calls = 0
     async with asyncio.timeout(30):
-        while loop.time() < end:
+        while clock.time() < end:  # a call every 50 ms for 10 s (of the fake clock)
             await client.get_departments()
             calls += 1
-            await asyncio.sleep(0.05)
+            clock.advance(0.05)
     log = sb.request_log
     data_calls = log.count(vendor="whosoff", path_contains="/department/retrieve")
     assert data_calls == calls > 50

@@ -1,12 +1,13 @@
-"""The request machinery every vendor client shares.
+"""The request machinery every vendor client shares: the one chokepoint between syncd and a vendor.
 
 One :class:`Transport` per client (per vendor): a concurrency cap, a token-bucket rate limiter, the
-per-request timeout, a bound on the response size, the translation of transport failures into
-:mod:`syncd.errors`, one log event and one metric sample per HTTP request, and the tenacity retry loop
-for :class:`~syncd.errors.TransientError` only.
+per-request timeout, a bound on the response size, the translation of transport failures and of HTTP
+429 into :mod:`syncd.errors`, one log event and one metric sample per HTTP request, and the tenacity
+retry loop for :class:`~syncd.errors.TransientError` only.
 
 What is *in* a response (status codes, vendor error codes, payloads) is the vendor module's business:
-it passes a ``handle`` coroutine that reads and classifies the response.  Log events carry ``vendor``,
+it passes a ``handle`` coroutine that reads the response and translates it through the vendor's own
+error tables.  Log events carry ``vendor``,
 ``method`` (the API operation), ``status``, ``elapsed_ms``, ``attempt`` and, on failure, ``code`` —
 never a URL query, header, body, token or secret.
 """
@@ -68,8 +69,17 @@ class RateLimiter:
 class Transport:
     """HTTP for one vendor: limits, timeout, size bound, error translation, logging, metrics, retry."""
 
-    def __init__(self, vendor: str, session: aiohttp.ClientSession, settings: VendorSettings) -> None:
+    def __init__(
+        self,
+        vendor: str,
+        session: aiohttp.ClientSession,
+        settings: VendorSettings,
+        *,
+        rate_limit_code: str = "429",
+    ) -> None:
         self.vendor = vendor
+        #: the error code a 429 answer carries (the vendor's own name for "rate limited")
+        self.rate_limit_code = rate_limit_code
         self.session = session
         self.settings = settings
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
@@ -89,12 +99,15 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         data: bytes | None = None,
         attempt: int = 1,
+        observe: Callable[[aiohttp.ClientResponse], None] | None = None,
     ) -> T:
         """Send one HTTP request and return ``await handle(response)``.
 
-        ``method`` names the API operation for logs and metrics.  Timeouts, resets and refused
-        connections become :class:`TransientError`; a corrupt compressed body becomes
-        :class:`ProtocolError`.  Errors ``handle`` raises pass through (and are logged with their code).
+        ``method`` names the API operation for logs and metrics.  ``observe`` (if given) sees every
+        response first, whatever its status.  HTTP 429 becomes :class:`TransientError` (with the
+        vendor's ``Retry-After``) without calling ``handle``.  Timeouts, resets and refused connections
+        become :class:`TransientError`; a corrupt compressed body becomes :class:`ProtocolError`.
+        Errors ``handle`` raises pass through (and are logged with their code).
         """
         status = "error"
         code: str | None = None
@@ -112,44 +125,56 @@ class Transport:
                     auto_decompress=False,
                 ) as resp:
                     status = str(resp.status)
+                    if observe is not None:
+                        observe(resp)
+                    if resp.status == 429:
+                        raise self._rate_limited(resp, method)
                     return await handle(resp)
             except VendorError as exc:
                 code = exc.code or type(exc).__name__
                 raise
-            except TimeoutError as exc:
-                code = "timeout"
-                raise TransientError(self.vendor, "request timed out", method=method) from exc
-            except aiohttp.ClientPayloadError as exc:
-                if _is_decoding_error(exc):
-                    code = "bad_encoding"
-                    raise ProtocolError(
-                        self.vendor, "response body is not valid compressed data", method=method
-                    ) from exc
-                code = "payload"
-                raise TransientError(self.vendor, "response body was cut short", method=method) from exc
-            except (aiohttp.ClientError, OSError) as exc:
-                code = type(exc).__name__
-                raise TransientError(
-                    self.vendor, f"connection failed ({type(exc).__name__})", method=method
-                ) from exc
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                code, error = self._translate(exc, method)
+                raise error from exc
             finally:
-                elapsed = time.monotonic() - started
-                observer = self._latency.get((method, status))
-                if observer is None:  # labels() takes a lock and validates: once per method and status
-                    observer = VENDOR_REQUEST_SECONDS.labels(self.vendor, method, status)
-                    self._latency[(method, status)] = observer
-                observer.observe(elapsed)
-                event = {
-                    "vendor": self.vendor,
-                    "method": method,
-                    "status": status,
-                    "elapsed_ms": round(elapsed * 1000, 1),
-                    "attempt": attempt,
-                }
-                if code is None:
-                    log.debug("vendor.request", **event)
-                else:
-                    log.warning("vendor.request", code=code, **event)
+                self._account(method, status, attempt, time.monotonic() - started, code)
+
+    def _translate(self, exc: BaseException, method: str) -> tuple[str, VendorError]:
+        """A transport failure as (log code, :mod:`syncd.errors` exception)."""
+        if isinstance(exc, TimeoutError):
+            return "timeout", TransientError(self.vendor, "request timed out", method=method)
+        if isinstance(exc, aiohttp.ClientPayloadError):
+            if _is_decoding_error(exc):
+                message = "response body is not valid compressed data"
+                return "bad_encoding", ProtocolError(self.vendor, message, method=method)
+            return "payload", TransientError(self.vendor, "response body was cut short", method=method)
+        name = type(exc).__name__
+        return name, TransientError(self.vendor, f"connection failed ({name})", method=method)
+
+    def _account(self, method: str, status: str, attempt: int, elapsed: float, code: str | None) -> None:
+        """One metric sample and one log event per HTTP request (a warning when it failed)."""
+        observer = self._latency.get((method, status))
+        if observer is None:  # labels() takes a lock and validates: once per method and status
+            observer = VENDOR_REQUEST_SECONDS.labels(self.vendor, method, status)
+            self._latency[(method, status)] = observer
+        observer.observe(elapsed)
+        event = {
+            "vendor": self.vendor,
+            "method": method,
+            "status": status,
+            "elapsed_ms": round(elapsed * 1000, 1),
+            "attempt": attempt,
+        }
+        if code is None:
+            log.debug("vendor.request", **event)
+        else:
+            log.warning("vendor.request", code=code, **event)
+
+    def _rate_limited(self, resp: aiohttp.ClientResponse, method: str) -> TransientError:
+        return TransientError(
+            self.vendor, "rate limited", retry_after=retry_after(resp), code=self.rate_limit_code,
+            method=method, status=resp.status,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------------------------ retries
 
@@ -164,9 +189,9 @@ class Transport:
         started = time.monotonic()
         try:
             async with asyncio.timeout(s.retry_deadline):
-                # The first attempt runs without the retry machinery: it is the common case, and
-                # tenacity's per-call set-up was a quarter of the client's CPU per WORKBOX request.  A
-                # transient failure hands over to tenacity, which sees it as its own first attempt.
+                # The first attempt runs without the retry machinery, so the common case (success at
+                # once) pays no tenacity set-up.  A transient failure hands over to tenacity, which
+                # sees it as its own first attempt.
                 try:
                     return await attempt_fn(1)
                 except TransientError as exc:

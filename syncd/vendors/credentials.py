@@ -14,19 +14,22 @@ just gets the new value.
 
 Times: ``expires_at`` and ``renew_at`` are **unix wall-clock seconds** (for the daemon's timer, logs and
 the ``syncd_credential_expiry_timestamp_seconds`` gauge), computed from monotonic deadlines so that a
-wall-clock jump does not move them.  The values never leave a manager except through :meth:`get`
-(as :class:`~pydantic.SecretStr`, to go into a request header or body) and are never logged.
+wall-clock jump does not move them.  Both clocks are injectable (``clock`` monotonic, ``wall`` unix
+time) so that tests drive expiry without sleeping.  The values never leave a manager except through
+:meth:`get` (as :class:`~pydantic.SecretStr`, to go into a request header or body) and are never logged.
 
 The managers do not speak HTTP: each is given an *issuer* by its vendor module
 (:class:`syncd.vendors.whosoff.WhosOffAuth`, :class:`syncd.vendors.infinityhr.InfinityHRAuth`).
+:func:`with_renewal` is the one "renew once on a refused credential and retry" loop the clients share.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import structlog
 from pydantic import SecretStr
@@ -37,6 +40,9 @@ from syncd.logging import register_secret
 from syncd.metrics import CREDENTIAL_EXPIRY, CREDENTIAL_RENEWALS
 
 log = structlog.get_logger("syncd.credentials")
+
+T = TypeVar("T")
+Clock = Callable[[], float]
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,10 @@ class _Managed:
 
     vendor = ""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock = time.monotonic, wall: Clock = time.time) -> None:
+        #: the monotonic clock deadlines are kept on (and :meth:`touch` times are given in)
+        self.clock = clock
+        self._wall_clock = wall
         self._value: SecretStr | None = None
         self._expires_mono = 0.0
         self._renew_mono = 0.0
@@ -80,19 +89,19 @@ class _Managed:
     @property
     def expires_at(self) -> float | None:
         """Unix time the current value expires (``None`` before the first authentication)."""
-        return None if self._value is None else _wall(self._expires_mono)
+        return None if self._value is None else self._wall(self._expires_mono)
 
     @property
     def renew_at(self) -> float | None:
         """Unix time the manager will renew the value (``None`` before the first authentication)."""
-        return None if self._value is None else _wall(self._renew_mono)
+        return None if self._value is None else self._wall(self._renew_mono)
 
     @property
     def valid(self) -> bool:
-        return self._value is not None and time.monotonic() < self._expires_mono
+        return self._value is not None and self.clock() < self._expires_mono
 
     def _due(self) -> bool:
-        return self._value is None or time.monotonic() >= self._renew_mono
+        return self._value is None or self.clock() >= self._renew_mono
 
     # ----------------------------------------------------------------------------------- access
 
@@ -134,8 +143,11 @@ class _Managed:
     async def _renew_locked(self, reason: str) -> None:
         raise NotImplementedError
 
+    def _wall(self, mono: float) -> float:
+        return self._wall_clock() + (mono - self.clock())
+
     def _install(self, grant: Grant, how: str, renew_after: float) -> None:
-        now = time.monotonic()
+        now = self.clock()
         lifetime = max(0.0, grant.lifetime)
         self._value = grant.value
         register_secret(grant.value.get_secret_value())
@@ -143,7 +155,7 @@ class _Managed:
         self._renew_mono = now + max(0.0, min(renew_after, lifetime))
         self.renewals += 1
         CREDENTIAL_RENEWALS.labels(self.vendor, how).inc()
-        CREDENTIAL_EXPIRY.labels(self.vendor).set(_wall(self._expires_mono))
+        CREDENTIAL_EXPIRY.labels(self.vendor).set(self._wall(self._expires_mono))
         log.info(
             "credential.renewed",
             vendor=self.vendor,
@@ -151,10 +163,6 @@ class _Managed:
             lifetime_s=round(lifetime, 3),
             renew_in_s=round(self._renew_mono - now, 3),
         )
-
-
-def _wall(mono: float) -> float:
-    return time.time() + (mono - time.monotonic())
 
 
 def _renew_point(lifetime: float, fraction: float, margin: float) -> float:
@@ -172,8 +180,11 @@ class WhosOffTokenManager(_Managed):
 
     vendor = "whosoff"
 
-    def __init__(self, settings: WhosOffSettings, issuer: TokenIssuer) -> None:
-        super().__init__()
+    def __init__(
+        self, settings: WhosOffSettings, issuer: TokenIssuer, *, clock: Clock = time.monotonic,
+        wall: Clock = time.time,
+    ) -> None:  # fmt: skip
+        super().__init__(clock, wall)
         self._settings = settings
         self._issuer = issuer
 
@@ -198,16 +209,19 @@ class WhosOffTokenManager(_Managed):
 class InfinityHRSessionManager(_Managed):
     """The InfinityHR session id, re-authenticated before it has been idle for too long.
 
-    The client calls :meth:`touch` after every successful call made with the session (passing the
-    monotonic time the request was *sent*, the conservative end of the idle timer).  The idle timeout
+    The client calls :meth:`touch` after every successful call made with the session (passing the time,
+    on :attr:`clock`, the request was *sent*: the conservative end of the idle timer).  The idle timeout
     is the smaller of ``session_idle_timeout`` and what Authenticate reported (``SessionEnd -
     SessionStart``, via :attr:`Grant.lifetime`).
     """
 
     vendor = "infinityhr"
 
-    def __init__(self, settings: InfinityHRSettings, issuer: SessionIssuer) -> None:
-        super().__init__()
+    def __init__(
+        self, settings: InfinityHRSettings, issuer: SessionIssuer, *, clock: Clock = time.monotonic,
+        wall: Clock = time.time,
+    ) -> None:  # fmt: skip
+        super().__init__(clock, wall)
         self._settings = settings
         self._issuer = issuer
         self._idle_timeout = settings.session_idle_timeout
@@ -228,7 +242,7 @@ class InfinityHRSessionManager(_Managed):
         )
 
     def touch(self, session: SecretStr, sent_at: float) -> None:
-        """Record a successful call made with ``session`` that was sent at monotonic ``sent_at``."""
+        """Record a successful call made with ``session`` that was sent at ``sent_at`` (on :attr:`clock`)."""
         if session is not self._value:
             return
         expires = sent_at + self._idle_timeout
@@ -238,4 +252,29 @@ class InfinityHRSessionManager(_Managed):
         self._renew_mono = sent_at + _renew_point(
             self._idle_timeout, 1.0, self._settings.session_renew_margin
         )
-        CREDENTIAL_EXPIRY.labels(self.vendor).set(_wall(self._expires_mono))
+        CREDENTIAL_EXPIRY.labels(self.vendor).set(self._wall(self._expires_mono))
+
+
+async def with_renewal(
+    credential: _Managed,
+    call: Callable[[SecretStr], Awaitable[T]],
+    *,
+    on_refused: Callable[[], None] | None = None,
+) -> T:
+    """``await call(value)`` with the current value; if the vendor refuses it (:class:`TokenExpiredError`),
+    renew once and call once more.
+
+    The renewal names the refused value (``stale``), so callers refused together share one renewal.  A
+    second refusal is raised.  ``on_refused`` runs before the renewal (a client's own log line).
+    """
+    for renewed in (False, True):
+        value = await credential.get()
+        try:
+            return await call(value)
+        except TokenExpiredError:
+            if renewed:
+                raise
+            if on_refused is not None:
+                on_refused()
+            await credential.renew("reactive", stale=value)
+    raise AssertionError("unreachable")  # pragma: no cover
