@@ -162,6 +162,23 @@ async def applied_since(sessions: Sessions, since: dt.datetime) -> WindowCounts:
     return WindowCounts(unapproved, deletes, creates)
 
 
+async def first_good_counts(sessions: Sessions, since: dt.datetime) -> dict[tuple[str, str], int]:
+    """(source, kind) → its record count in the first trusted read since ``since`` (runs record them
+    under ``counts["sources"]`` as ``"source:kind"``)."""
+    stmt = (
+        sa.select(SyncRun.counts)
+        .where(SyncRun.started_at >= since, SyncRun.result.notin_((RunResult.DRY_RUN, RunResult.RUNNING)))
+        .order_by(SyncRun.id)
+    )
+    out: dict[tuple[str, str], int] = {}
+    async with sessions() as db:
+        for counts in (await db.execute(stmt)).scalars():
+            for name, n in (counts or {}).get("sources", {}).items():
+                source, _, kind = name.partition(":")
+                out.setdefault((source, kind), int(n))
+    return out
+
+
 async def last_success_date(sessions: Sessions) -> dt.date | None:
     """The UTC date on which the latest successful run (by id) started."""
     async with sessions() as db:

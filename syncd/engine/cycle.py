@@ -160,8 +160,13 @@ async def _pull_and_stage(ctx: SyncContext, report: RunReport, *, dry_run: bool)
     t = time.monotonic()
     outcomes = await stage(
         ctx.sessions, pulled, run_id=report.run_id, max_shrink=ctx.settings.sync.max_source_shrink,
-        write=not dry_run,
+        write=not dry_run, window_start=await records.first_good_counts(ctx.sessions, _window_start(ctx)),
     )  # fmt: skip
+    report.sources = {
+        f"{s}:{k}": len(p.records) + len(p.rejects)
+        for (s, k), p in pulled.items()
+        if outcomes[(s, k)].trusted
+    }
     report.timings["stage"] = time.monotonic() - t
     report.stale = [(o.source, o.kind, o.reason or "") for o in outcomes.values() if not o.trusted]
     for (source, kind), o in outcomes.items():
@@ -227,9 +232,12 @@ def _limits(ctx: SyncContext) -> Limits:
     )  # fmt: skip
 
 
+def _window_start(ctx: SyncContext) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ctx.settings.sync.seconds("delete_window"))
+
+
 async def _window(ctx: SyncContext) -> Window:
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ctx.settings.sync.seconds("delete_window"))
-    applied = await records.applied_since(ctx.sessions, since)
+    applied = await records.applied_since(ctx.sessions, _window_start(ctx))
     return Window(
         deleted=applied.unapproved_deletes, deleted_all=applied.deletes, created_all=applied.creates
     )

@@ -31,6 +31,8 @@ class RunReport:
     rejects: list[Reject] = field(default_factory=list)
     applied: ApplyResult | None = None
     recovered: ApplyResult | None = None
+    #: record counts of the trusted reads, as ``"source:kind"`` (the shrink guard's window baseline)
+    sources: dict[str, int] = field(default_factory=dict)
     #: an approval's operations that the current sources no longer want, and why (for the message)
     dropped: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -104,6 +106,7 @@ async def record_finish(sessions: records.Sessions, report: RunReport, started: 
     counts: dict[str, Any] = {
         "plan": report.summary,
         "timings": {k: round(v, 3) for k, v in report.timings.items()},
+        "sources": report.sources,
     }
     if report.applied:
         counts["apply"] = report.applied.counts()

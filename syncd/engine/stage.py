@@ -3,7 +3,8 @@
 A snapshot is written in one transaction per source kind, with a content hash per record so that
 unchanged records cost nothing downstream.  The completeness guard distrusts a read that failed
 part-way or whose record count fell by more than ``sync.max_source_shrink`` against the last good
-snapshot: that snapshot stays in force and the source is reported stale.
+snapshot, or against the good read at the start of ``sync.delete_window``: the last good snapshot
+stays in force and the source is reported stale.
 """
 
 from __future__ import annotations
@@ -42,17 +43,26 @@ def content_hash(payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(payload).encode()).hexdigest()
 
 
-def _distrust(pulled: Pulled, state: SourceState | None, max_shrink: float) -> str | None:
+def _distrust(
+    pulled: Pulled, state: SourceState | None, max_shrink: float, window_start: int | None = None
+) -> str | None:
+    """Why this read is not to be trusted, or None: it failed, or it shrank by more than
+    ``max_shrink`` against the last good read, or against the good read at the deletion window's
+    start (so that a source drained a little per cycle is caught too)."""
     if pulled.error is not None:
         return f"read failed: {pulled.error}"
-    last = state.last_good_count if state is not None else None
+    if (pulled.source, pulled.kind) not in GUARDED:
+        return None
     count = len(pulled.records) + len(pulled.rejects)
-    if (pulled.source, pulled.kind) in GUARDED and last and count < last * (1 - max_shrink):
-        drop = 1 - count / last
-        return (
-            f"{count} records against {last} in the last good read (-{drop:.0%}, more than "
-            f"sync.max_source_shrink = {max_shrink:.0%})"
-        )
+    last = state.last_good_count if state is not None else None
+    window = "the good read at sync.delete_window's start"
+    for against, what in ((last, "the last good read"), (window_start, window)):
+        if against and count < against * (1 - max_shrink):
+            drop = 1 - count / against
+            return (
+                f"{count} records against {against} in {what} (-{drop:.0%}, more than "
+                f"sync.max_source_shrink = {max_shrink:.0%})"
+            )
     return None
 
 
@@ -64,6 +74,7 @@ async def stage(
     max_shrink: float,
     now: dt.datetime | None = None,
     write: bool = True,
+    window_start: Mapping[SourceKind, int] | None = None,
 ) -> dict[SourceKind, StageOutcome]:
     """Write every trusted snapshot; record every attempt in ``source_state``.
 
@@ -71,11 +82,13 @@ async def stage(
     written: the staging tables belong to the leader.
     """
     now = now or utcnow()
+    first = window_start or {}
     outcomes: dict[SourceKind, StageOutcome] = {}
     for (source, kind), p in sorted(pulled.items()):
         if not write:
             async with sessions() as db:
-                reason = _distrust(p, await db.get(SourceState, (source, kind)), max_shrink)
+                state = await db.get(SourceState, (source, kind))
+                reason = _distrust(p, state, max_shrink, first.get((source, kind)))
             outcomes[(source, kind)] = StageOutcome(source, kind, reason is None, len(p.records), reason)
             continue
         async with sessions.begin() as db:
@@ -83,7 +96,7 @@ async def stage(
             if state is None:
                 state = SourceState(source=source, kind=kind)
                 db.add(state)
-            reason = _distrust(p, state, max_shrink)
+            reason = _distrust(p, state, max_shrink, first.get((source, kind)))
             state.last_attempt_at = now
             if reason is not None:
                 state.last_status, state.last_error = "stale", reason

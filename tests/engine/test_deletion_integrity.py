@@ -248,3 +248,25 @@ async def test_held_plans_gauge_follows_the_database(world: World) -> None:
     report = await approve(world.ctx, plan_id, "carol")
     assert report.exit_code == 0, report.message()
     assert metrics.HELD_PLANS._value.get() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_source_drained_a_little_per_cycle_goes_stale(world: World) -> None:
+    """Hole 1, the source-shrink guard: each read shrinks by less than sync.max_source_shrink against
+    the previous one, but the window's first read catches the drain."""
+    assert (await run_cycle(world.ctx)).exit_code == 0
+    lenient = world.ctx.settings.model_copy(
+        update={
+            "sync": world.ctx.settings.sync.model_copy(update={"max_deletes": 1000, "max_delete_ratio": 1.0})
+        }
+    )
+    world.ctx.settings = lenient  # the deletion budget is not what this test is about
+    for _ in range(5):
+        employees = world.sb.company.employee_list()
+        for e in employees[: int(len(employees) * 0.08)]:  # 8 % purged from HR per cycle
+            world.sb.mutate("delete", employee_id=e.employee_id)
+        report = await run_cycle(world.ctx)
+        if report.result == "stale":
+            break
+        assert report.exit_code == 0, report.message()
+    assert report.result == "stale", report.message()
+    assert report.error and "sync.delete_window's start" in report.error
