@@ -251,7 +251,10 @@ async def _plan(args: argparse.Namespace, settings: Settings) -> int:
         out = report_mod.console()
         report_mod.print_plan(report, out, show_ops=len(report.ops) if args.all else report_mod.MAX_OPS_SHOWN)
         if report.held:
-            out.print(f"A sync would be held (exit 3). After review: syncd approve {report.plan_id}")
+            out.print(
+                "A sync would be held (exit 3): `syncd --run-once` stores the held plan and prints its "
+                "id; then `syncd approve PLAN_ID` (this dry run's plan cannot be approved)"
+            )
     if report.error and report.result not in (RunResult.DRY_RUN, RunResult.STALE):
         print(f"syncd: error: {report.error}", file=sys.stderr)  # noqa: T201
     return ExitCode.FAILED if report.result in (RunResult.FAILED, RunResult.STALE) else ExitCode.OK
