@@ -1,7 +1,7 @@
 """The reliability campaigns of issue 8, in one command, with a summary table.
 
     python -m bench.reliability [--db sqlite,postgres] [--crash-runs 50] [--fault-rounds 4]
-                                [--campaigns crash,faults,hostile] [--seed N] [--no-pg-restart]
+                                [--campaigns crash,faults,hostile,deletion] [--seed N] [--no-pg-restart]
                                 [--out docs/reliability.md]
 
 * crash   — SIGKILL ``syncd --run-once`` at random points (time- and request-count-based), restart;
@@ -9,6 +9,9 @@
             PostgreSQL restart while a run applies (that run exits 1 cleanly, the next converges).
 * faults  — 20% 5xx, 5% hangs, 429 bursts, 2 s WhosOff tokens, 2 s InfinityHR sessions, 6 min
             WORKBOX clock skew, several HR change rounds; cycles to converge after each round.
+* deletion — issue 13's ways of deleting someone HR still wants (``bench/campaigns/deletion.py``):
+            a 200-cycle salami drain, a stale approval, replay after 503 and of a forged journal, the
+            clock set back and forward; WORKBOX deletes of wanted people (target 0, salami ≤ max_deletes).
 * hostile — the hostile input corpus (``bench/campaigns/hostile.py``), every case's outcome asserted.
 * leaks   — every campaign's logs and database dump scanned for secrets, tokens, session ids,
             signatures, SSNs and personal e-mails (zero hits is the target).
@@ -36,7 +39,8 @@ from tests.pg import postgres_reason
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.reliability", description=__doc__.split("\n\n")[0])
     p.add_argument("--db", default="sqlite,postgres", help="comma-separated: sqlite,postgres")
-    p.add_argument("--campaigns", default="crash,faults,hostile", help="comma-separated subset")
+    p.add_argument("--campaigns", default="crash,faults,hostile,deletion", help="comma-separated subset")
+    p.add_argument("--salami-cycles", type=int, default=200, help="cycles of the deletion campaign's drain")
     p.add_argument("--crash-runs", type=int, default=50)
     p.add_argument("--fault-rounds", type=int, default=4)
     p.add_argument("--employees", type=int, default=60, help="company size of the crash/fault campaigns")
@@ -49,6 +53,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 async def _main(args: argparse.Namespace, command: str) -> int:
     from bench.campaigns.crash import crash_campaign
+    from bench.campaigns.deletion import deletion_campaign
     from bench.campaigns.faults import fault_campaign
     from bench.campaigns.hostile import hostile_campaign
 
@@ -124,6 +129,11 @@ async def _main(args: argparse.Namespace, command: str) -> int:
             rows.append(_leak_row(db, "hostile", h.leak_hits, h.leak_values))
             ok &= not h.leak_hits
             sections.append(f"hostile input corpus on {db}:\n\n" + h.table())
+        if "deletion" in campaigns:
+            d = await deletion_campaign(db, work / db, seed=seed, salami_cycles=args.salami_cycles)
+            for c in d.cases:
+                rows.append([db, f"deletion: {c.name}", c.size, c.result, c.target, "met" if c.met else "NOT MET"])
+            ok &= d.all_met
     summary = table(["db", "campaign", "size", "result", "target", "status"], rows)
     print("\n" + summary)
     for s in sections:
