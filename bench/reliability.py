@@ -132,7 +132,8 @@ async def _main(args: argparse.Namespace, command: str) -> int:
         if "deletion" in campaigns:
             d = await deletion_campaign(db, work / db, seed=seed, salami_cycles=args.salami_cycles)
             for c in d.cases:
-                rows.append([db, f"deletion: {c.name}", c.size, c.result, c.target, "met" if c.met else "NOT MET"])
+                status = "met" if c.met else "NOT MET"
+                rows.append([db, f"deletion: {c.name}", c.size, c.result, c.target, status])
             ok &= d.all_met
     summary = table(["db", "campaign", "size", "result", "target", "status"], rows)
     print("\n" + summary)
