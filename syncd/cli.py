@@ -25,6 +25,7 @@ from syncd.engine.approval import approve, request_approval
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError, UsageError
+from syncd.literal import literal
 from syncd.logging import configure_logging, terminal_console
 from syncd.service.daemon import run_daemon
 from syncd.service.health import healthcheck as healthcheck_probe
@@ -245,7 +246,7 @@ async def _plan(args: argparse.Namespace, settings: Settings) -> int:
         out = report_mod.console()
         report_mod.print_plan(report, out, show_ops=len(report.ops) if args.all else report_mod.MAX_OPS_SHOWN)
         if report.held:
-            out.print(f"A sync would be held (exit 3). After review: syncd approve {report.plan_id}")
+            out.print(literal(f"A sync would be held (exit 3). After review: syncd approve {report.plan_id}"))
     if report.error and report.result not in (RunResult.DRY_RUN, RunResult.STALE):
         print(f"syncd: error: {report.error}", file=sys.stderr)  # noqa: T201
     return ExitCode.FAILED if report.result in (RunResult.FAILED, RunResult.STALE) else ExitCode.OK
