@@ -212,3 +212,6 @@ def configure_logging(
     # Libraries are chatty at INFO; keep their warnings.
     for name in ("aiohttp.access", "asyncio", "sqlalchemy.engine", "apscheduler", "alembic"):
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    # aiosqlite logs every statement with its bound parameters (names, e-mails, phones) at DEBUG:
+    # never below INFO, --debug included.
+    logging.getLogger("aiosqlite").setLevel(max(numeric, logging.INFO))
