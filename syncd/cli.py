@@ -19,7 +19,7 @@ import structlog
 
 from syncd import __version__
 from syncd import report as report_mod
-from syncd.config import Settings, load_settings
+from syncd.config import Settings, config_warnings, load_settings
 from syncd.db import history
 from syncd.engine.approval import approve, request_approval
 from syncd.engine.context import SyncContext
@@ -144,6 +144,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(f"{file}: {key}: {reason}" if key else f"{file}: {reason}", file=sys.stderr)  # noqa: T201
         print(f"syncd: {len(exc.problems)} configuration problem(s)", file=sys.stderr)  # noqa: T201
         return ExitCode.USAGE
+    for file, key, reason in config_warnings(settings, args.config):
+        print(f"warning: {file}: {key}: {reason}" if key else f"warning: {file}: {reason}", file=sys.stderr)  # noqa: T201
     print(render_toml(settings.masked()))  # noqa: T201
     return ExitCode.OK
 
