@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,7 +116,14 @@ def _first_line(exc: BaseException) -> str:
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
+#: the PostgreSQL advisory lock migrations run under (per database; not the leader lease's key)
+MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"syncd:migrations").digest()[:8], "big", signed=True)
+
+
 async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> Any:
+    """Run an Alembic command in one transaction that first takes the database's migration lock, so
+    concurrent first starts migrate once: the others wait, then find the schema at head."""
+
     def runner(sync_conn: sa.Connection) -> Any:
         cfg = alembic_config()
         cfg.attributes["connection"] = sync_conn
@@ -123,6 +131,12 @@ async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> Any:
 
     with translate_errors(engine):
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # released when this transaction ends
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+            elif conn.dialect.name == "sqlite":
+                # the sqlite3 driver starts no transaction before DDL: take the write lock now
+                # (waiting up to busy_timeout), so the version check and the DDL are one transaction
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
             return await conn.run_sync(runner)
 
 
