@@ -27,22 +27,22 @@ url = "sqlite+aiosqlite:///var/test.db"
 [infinityhr]
 url = "http://127.0.0.1:1/ihr"
 vendor_id = "vendor"
-vendor_password = "{SECRETS["vendor_password"]}"
+vendor_password = "{SECRETS['vendor_password']}"
 
 [whosoff]
 url = "http://127.0.0.1:1/whosoff"
 app_id = "app"
-client_secret = "{SECRETS["client_secret"]}"
+client_secret = "{SECRETS['client_secret']}"
 username = "api@example.com"
-password = "{SECRETS["password"]}"
+password = "{SECRETS['password']}"
 ip_address = "127.0.0.1"
 
 [workbox]
 url = "http://127.0.0.1:1/workbox/workbox/openapi/v1"
 company_id = "c0mpany"
-api_key = "{SECRETS["api_key"]}"
+api_key = "{SECRETS['api_key']}"
 access_key = "ACCESS"
-secret_key = "{SECRETS["secret_key"]}"
+secret_key = "{SECRETS['secret_key']}"
 """
 
 
@@ -137,7 +137,7 @@ def test_unknown_key_is_named(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_listed(tmp_path: Path) -> None:
-    text = VALID.replace('app_id = "app"\n', "").replace("[database]", "[database]\nauto_migrat = true")
+    text = VALID.replace('app_id = "app"\n', "").replace('[database]', '[database]\nauto_migrat = true')
     with pytest.raises(ConfigError) as exc:
         load_settings(write(tmp_path, text))
     keys = {key for _, key, _ in exc.value.problems}
@@ -167,12 +167,8 @@ def test_cli_bad_toml_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_check_config_never_prints_a_secret(tmp_path: Path) -> None:
-    path = write(
-        tmp_path,
-        VALID.replace(
-            "sqlite+aiosqlite:///var/test.db", "postgresql+asyncpg://syncd:db-Pass-9876@db:5432/syncd"
-        ),
-    )
+    path = write(tmp_path, VALID.replace("sqlite+aiosqlite:///var/test.db",
+                                         "postgresql+asyncpg://syncd:db-Pass-9876@db:5432/syncd"))
     result = run_cli("--config", str(path), "check-config", env={"SYNCD_WHOSOFF__PASSWORD": "env-pass-xyz"})
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
