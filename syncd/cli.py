@@ -21,12 +21,13 @@ import structlog
 
 from syncd import __version__
 from syncd import report as report_mod
-from syncd.config import Settings, load_settings
+from syncd.config import Settings, config_warnings, load_settings
 from syncd.db import history
 from syncd.engine.approval import request_approval
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import approve, run_cycle
 from syncd.errors import ConfigError, LeaseHeldError, SyncdError, UsageError
+from syncd.literal import literal
 from syncd.logging import configure_logging, terminal_console
 from syncd.service.daemon import run_daemon
 from syncd.service.health import healthcheck as healthcheck_probe
@@ -149,6 +150,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(f"{file}: {key}: {reason}" if key else f"{file}: {reason}", file=sys.stderr)  # noqa: T201
         print(f"syncd: {len(exc.problems)} configuration problem(s)", file=sys.stderr)  # noqa: T201
         return ExitCode.USAGE
+    for file, key, reason in config_warnings(settings, args.config):
+        print(f"warning: {file}: {key}: {reason}" if key else f"warning: {file}: {reason}", file=sys.stderr)  # noqa: T201
     print(render_toml(settings.masked()))  # noqa: T201
     return ExitCode.OK
 
@@ -251,10 +254,10 @@ async def _plan(args: argparse.Namespace, settings: Settings) -> int:
         out = report_mod.console()
         report_mod.print_plan(report, out, show_ops=len(report.ops) if args.all else report_mod.MAX_OPS_SHOWN)
         if report.held:
-            out.print(
+            out.print(literal(
                 "A sync would be held (exit 3): `syncd --run-once` stores the held plan and prints its "
                 "id; then `syncd approve PLAN_ID` (this dry run's plan cannot be approved)"
-            )
+            ))  # fmt: skip
     if report.error and report.result not in (RunResult.DRY_RUN, RunResult.STALE):
         print(f"syncd: error: {report.error}", file=sys.stderr)  # noqa: T201
     return ExitCode.FAILED if report.result in (RunResult.FAILED, RunResult.STALE) else ExitCode.OK

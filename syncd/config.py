@@ -10,12 +10,14 @@ Secrets are :class:`pydantic.SecretStr`.  Each may be given inline, as ``<key>_f
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import stat
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -141,6 +143,16 @@ class VendorSettings(Section):
     def _http_url(cls, v: str) -> str:
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be an http:// or https:// URL")
+        authority = re.match(r"^https?://([^/?#]*)", v)
+        if authority and authority.group(1).rpartition("@")[2].endswith(":"):
+            raise ValueError("has ':' but no port after it")
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not 0-65535)
+        except ValueError:
+            raise ValueError("port must be a number from 0 to 65535") from None
+        if not parts.hostname:
+            raise ValueError("has no host name")
         return v.rstrip("/")
 
 
@@ -248,8 +260,11 @@ class SyncSettings(Section):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, v: str) -> str:
-        if parse_interval(v) is None and len(v.split()) != 5:
+        interval = parse_interval(v)
+        if interval is None and len(v.split()) != 5:
             raise ValueError('must be an interval like "15m" or a five-field cron expression')
+        if interval is not None and interval <= 0:
+            raise ValueError("must be longer than 0 seconds")
         return v
 
 
@@ -349,21 +364,23 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
     return Path(env) if env else None
 
 
+def _read_toml(file: Path, label: str) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([(label, "", "file not found")]) from None
+    except PermissionError:
+        raise ConfigError([(label, "", "permission denied")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([(label, "", f"not valid TOML: {exc}")]) from None
+
+
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read ``path`` (or ``$SYNCD_CONFIG``), apply the environment, validate."""
     file = config_path(path)
-    data: dict[str, Any] = {}
     label = str(file) if file else "environment"
-    if file is not None:
-        try:
-            with file.open("rb") as fh:
-                data = tomllib.load(fh)
-        except FileNotFoundError:
-            raise ConfigError([(label, "", "file not found")]) from None
-        except PermissionError:
-            raise ConfigError([(label, "", "permission denied")]) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([(label, "", f"not valid TOML: {exc}")]) from None
+    data = _read_toml(file, label) if file is not None else {}
     try:
         return Settings(**data)
     except ValidationError as exc:
@@ -383,3 +400,64 @@ def _problems(exc: ValidationError, label: str) -> list[tuple[str, str, str]]:
             reason = str(err["msg"]).removeprefix("Value error, ")
         problems.append((label, loc, reason))
     return problems
+
+
+# ------------------------------------------------------------------------------ warnings
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _inline_secrets(data: dict[str, Any]) -> list[str]:
+    """``section.key`` of every secret given inline in a config file's ``data``."""
+    found = []
+    for name, field in Settings.model_fields.items():
+        section, model = data.get(name), field.annotation
+        if not isinstance(section, dict) or not (isinstance(model, type) and issubclass(model, Section)):
+            continue
+        for key in model.file_keys:
+            value = section.get(key)
+            if key == "url" and name == "database":
+                if isinstance(value, str) and _url_password(value):
+                    found.append(f"{name}.{key}")
+            elif value not in (None, ""):
+                found.append(f"{name}.{key}")
+    return found
+
+
+def config_warnings(
+    settings: Settings, path: str | os.PathLike[str] | None = None
+) -> list[tuple[str, str, str]]:
+    """What is valid but unsafe in the configuration, as (file, key, reason): plain ``http://`` to a
+    host that is not loopback, and inline secrets in a file every user can read."""
+    file = config_path(path)
+    label = str(file) if file else "environment"
+    warnings: list[tuple[str, str, str]] = []
+    for name in ("infinityhr", "whosoff", "workbox"):
+        url = urlsplit(getattr(settings, name).url)
+        if url.scheme == "http" and not _loopback(url.hostname or ""):
+            warnings.append((
+                label, f"{name}.url",
+                f"http:// to {url.hostname}: credentials and personal data would cross the network "
+                "unencrypted; use https:// (plain http is for a loopback host only)",
+            ))  # fmt: skip
+    if file is not None:
+        try:
+            mode = file.stat().st_mode
+        except OSError:
+            return warnings
+        inline = _inline_secrets(_read_toml(file, label)) if mode & stat.S_IROTH else []
+        if inline:
+            warnings.append((
+                label, "",
+                f"is readable by every user (mode {stat.S_IMODE(mode):o}) and holds inline secrets "
+                f"({', '.join(inline)}): run chmod 600 {file}, or give them as <key>_file or "
+                "$CREDENTIALS_DIRECTORY files",
+            ))  # fmt: skip
+    return warnings

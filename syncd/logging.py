@@ -20,6 +20,8 @@ from typing import Any, Literal, TextIO
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
+from syncd.literal import visible
+
 REDACTED = "[redacted]"
 
 _SENSITIVE_KEY = re.compile(
@@ -101,6 +103,27 @@ def redact_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventD
     return redact(event_dict)
 
 
+#: structlog's ConsoleRenderer prints a field value holding one of these with repr() (which escapes
+#: every control character itself), any other str value as it is
+_REPRED = frozenset(" \t=\r\n\"'")
+
+
+def _visible_value(key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value  # the console renderer prints other values with repr(): escaped already
+    if key == "exception":  # a traceback keeps its line breaks; anything else is made visible
+        return "\n".join(visible(line) for line in value.split("\n"))
+    if key not in ("event", "logger", "level", "timestamp") and not _REPRED.isdisjoint(value):
+        return value  # repr()'d by the renderer: escaping it here too would double the backslashes
+    return visible(value)
+
+
+def visible_processor(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """For console rendering: no raw control character of an event (a source value with an ESC or a
+    newline) reaches the terminal; it is shown as ``\\x1b``, ``\\n``."""
+    return {visible(str(k)): _visible_value(str(k), v) for k, v in event_dict.items()}
+
+
 def _shared_processors() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -166,7 +189,11 @@ def configure_logging(
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=_shared_processors(),
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *([visible_processor] if use_console else []),
+            renderer,
+        ],
     )
     global _CONSOLE
     handler: logging.Handler
@@ -185,3 +212,6 @@ def configure_logging(
     # Libraries are chatty at INFO; keep their warnings.
     for name in ("aiohttp.access", "asyncio", "sqlalchemy.engine", "apscheduler", "alembic"):
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
+    # aiosqlite logs every statement with its bound parameters (names, e-mails, phones) at DEBUG:
+    # never below INFO, --debug included.
+    logging.getLogger("aiosqlite").setLevel(max(numeric, logging.INFO))

@@ -8,11 +8,16 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from syncd.engine.plan import Op
 from syncd.engine.run_report import RunReport
+from syncd.literal import literal, visible
 
 MAX_OPS_SHOWN = 200
+
+# Every value that came from a source (names, ids, reasons, vendor messages) is printed through
+# syncd.literal: never parsed as rich markup, control characters shown as escapes.
 
 
 def console(stream: TextIO | None = None) -> Console:
@@ -22,13 +27,18 @@ def console(stream: TextIO | None = None) -> Console:
 
 
 def _value(v: Any) -> str:
-    return "—" if v is None else str(v)
+    return "—" if v is None else visible(v)
+
+
+def _cell(v: Any) -> Text:
+    return literal(_value(v))
 
 
 def print_plan(report: RunReport, out: Console, *, show_ops: int = MAX_OPS_SHOWN) -> None:
-    out.print(
-        f"[bold]Plan[/] {report.plan_id}" + (f"  [bold red]HELD[/]: {report.held}" if report.held else "")
-    )
+    header = Text.assemble(("Plan", "bold"), " ", visible(report.plan_id))
+    if report.held:
+        header.append_text(Text.assemble("  ", ("HELD", "bold red"), ": ", visible(report.held)))
+    out.print(header)
     summary = Table()
     summary.add_column("kind")
     for action in ("create", "update", "delete"):
@@ -38,7 +48,7 @@ def print_plan(report: RunReport, out: Console, *, show_ops: int = MAX_OPS_SHOWN
         if counts:
             summary.add_row(kind, *(str(counts.get(a, 0)) for a in ("create", "update", "delete")))
     if not report.summary:
-        out.print(f"Plan {report.plan_id}: no changes — WORKBOX already matches the sources.")
+        out.print(literal(f"Plan {report.plan_id}: no changes — WORKBOX already matches the sources."))
     else:
         out.print(summary)
     if report.ops:
@@ -46,13 +56,27 @@ def print_plan(report: RunReport, out: Console, *, show_ops: int = MAX_OPS_SHOWN
         for col in ("#", "lvl", "kind", "action", "key", "changes"):
             table.add_column(col, overflow="fold")
         for op in report.ops[:show_ops]:
-            table.add_row(str(op.seq), str(op.level), op.kind, op.action, op.key, _changes(op))
+            table.add_row(
+                str(op.seq),
+                str(op.level),
+                literal(op.kind),
+                literal(op.action),
+                literal(op.key),
+                _cell(_changes(op)),
+            )
         out.print(table)
         if len(report.ops) > show_ops:
             out.print(f"… and {len(report.ops) - show_ops} more (syncd plan --json shows all)")
     print_rejects(report, out)
     for source, kind, reason in report.stale:
-        out.print(f"[bold yellow]STALE[/] {source} {kind}: {reason} — planned from its last good read")
+        out.print(
+            Text.assemble(
+                ("STALE", "bold yellow"),
+                " ",
+                visible(f"{source} {kind}: {reason}"),
+                " — planned from its last good read",
+            )
+        )
 
 
 def _changes(op: Op) -> str:
@@ -73,7 +97,9 @@ def print_rejects(report: RunReport, out: Console, limit: int = 50) -> None:
     for col in ("source", "kind", "id", "reason"):
         table.add_column(col, overflow="fold")
     for r in report.rejects[:limit]:
-        table.add_row(r.source, r.kind, _value(r.record_id), f"{r.reason_code}: {r.reason}")
+        table.add_row(
+            literal(r.source), literal(r.kind), _cell(r.record_id), literal(f"{r.reason_code}: {r.reason}")
+        )
     out.print(table)
 
 
@@ -104,13 +130,20 @@ def print_run(report: RunReport, out: Console) -> None:
     colour = {"success": "green", "dry-run": "cyan", "held": "red", "stale": "yellow"}.get(
         report.result, "red"
     )
-    out.print(f"[bold {colour}]{report.result.upper()}[/] {report.message()}")
+    out.print(Text.assemble((report.result.upper(), f"bold {colour}"), " ", visible(report.message())))
     if report.applied and report.applied.failed:
         table = Table(title="Failed operations", title_justify="left")
         for col in ("#", "kind", "key", "action", "code", "error"):
             table.add_column(col, overflow="fold")
         for f in report.applied.failed[:50]:
-            table.add_row(str(f.seq), f.kind, f.key, f.action, _value(f.code), f.message)
+            table.add_row(
+                str(f.seq),
+                literal(f.kind),
+                literal(f.key),
+                literal(f.action),
+                _cell(f.code),
+                literal(f.message),
+            )
         out.print(table)
 
 
@@ -134,20 +167,22 @@ def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> Non
         secs = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}" if r["finished_at"] else "…"
         table.add_row(
             str(r["id"]),
-            r["trigger"],
+            literal(r["trigger"]),
             r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
             secs,
-            r["result"],
-            _value(r["plan_id"]),
-            changes,
+            literal(r["result"]),
+            _cell(r["plan_id"]),
+            literal(changes),
             str(r["quarantine_size"]),
-            ", ".join(r["stale_sources"] or []) or "—",
+            literal(", ".join(r["stale_sources"] or []) or "—"),
         )
     out.print(table)
     for plan in held:
         out.print(
-            f"held plan {plan.id} ({plan.created_at:%Y-%m-%d %H:%M} UTC): {plan.hold_reason} "
-            f"— syncd approve {plan.id}"
+            literal(
+                f"held plan {plan.id} ({plan.created_at:%Y-%m-%d %H:%M} UTC): {plan.hold_reason} "
+                f"— syncd approve {plan.id}"
+            )
         )
 
 
@@ -156,8 +191,10 @@ def print_quarantine(rows: list[Any], out: Console) -> None:
         out.print("The quarantine is empty.")
     for q in rows:
         out.print(
-            f"{q.source} {q.kind} {q.record_id or q.record_key}: {q.reason_code}: {q.reason} "
-            f"(since {q.first_seen:%Y-%m-%d %H:%M} UTC)"
+            literal(
+                f"{q.source} {q.kind} {q.record_id or q.record_key}: {q.reason_code}: {q.reason} "
+                f"(since {q.first_seen:%Y-%m-%d %H:%M} UTC)"
+            )
         )
 
 
@@ -168,7 +205,7 @@ class TerminalProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self._progress = Progress(
-            TextColumn("{task.description:<24}"),
+            TextColumn("{task.description:<24}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
@@ -186,7 +223,7 @@ class TerminalProgress:
 
     def update(self, task: str, *, done: int, total: int | None = None) -> None:
         if task not in self._tasks:
-            self._tasks[task] = self._progress.add_task(task, total=total)
+            self._tasks[task] = self._progress.add_task(visible(task), total=total)
         self._progress.update(self._tasks[task], completed=done, total=total)
 
     def close(self, task: str) -> None:

@@ -197,3 +197,81 @@ def test_example_config_documents_every_key() -> None:
                 assert f"#   {key} = " in text, key
             else:
                 assert f"{key} = " in text, f"{name}.{key} is not documented"
+
+
+# ---------------------------------------------------- check-config warnings and rejects (issue 13, hole 11c)
+
+
+def private(path: Path) -> Path:
+    path.chmod(0o600)
+    return path
+
+
+def warnings_of(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+
+
+def test_check_config_warns_of_plain_http_to_a_non_loopback_host(tmp_path: Path) -> None:
+    text = VALID.replace("http://127.0.0.1:1/whosoff", "http://whosoff.example.com/")
+    text = text.replace("http://127.0.0.1:1/ihr", "http://[::1]:8080/ihr")  # loopback: no warning
+    result = run_cli("--config", str(private(write(tmp_path, text))), "check-config")
+    assert result.returncode == 0, result.stderr
+    warned = warnings_of(result)
+    assert len(warned) == 1, result.stderr
+    assert "whosoff.url" in warned[0] and "http://" in warned[0] and "whosoff.example.com" in warned[0]
+    assert "[whosoff]" in result.stdout  # the effective configuration is still printed
+
+
+def test_check_config_is_quiet_for_loopback_http_and_a_private_file(tmp_path: Path) -> None:
+    text = VALID.replace("http://127.0.0.1:1/ihr", "http://localhost:1/ihr")
+    result = run_cli("--config", str(private(write(tmp_path, text))), "check-config")
+    assert result.returncode == 0, result.stderr
+    assert warnings_of(result) == [], result.stderr
+
+
+def test_check_config_warns_of_inline_secrets_in_a_world_readable_file(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID)
+    path.chmod(0o644)
+    result = run_cli("--config", str(path), "check-config")
+    assert result.returncode == 0, result.stderr
+    warned = warnings_of(result)
+    assert len(warned) == 1, result.stderr
+    assert "readable by every user" in warned[0] and "chmod 600" in warned[0]
+    for key in ("infinityhr.vendor_password", "whosoff.client_secret", "workbox.secret_key"):
+        assert key in warned[0]
+    for secret in SECRETS.values():
+        assert secret not in result.stdout + result.stderr
+
+
+def test_world_readable_file_without_inline_secrets_is_fine(tmp_path: Path) -> None:
+    text = VALID
+    for key, value in SECRETS.items():
+        secret = tmp_path / f"{key}.secret"
+        secret.write_text(value)
+        private(secret)
+        text = text.replace(f'{key} = "{value}"', f'{key}_file = "{secret}"')
+    path = write(tmp_path, text)
+    path.chmod(0o644)
+    result = run_cli("--config", str(path), "check-config")
+    assert result.returncode == 0, result.stderr
+    assert warnings_of(result) == [], result.stderr
+
+
+@pytest.mark.parametrize("schedule", ["0s", "0m", "0.0h", " 0 d "])
+def test_zero_schedule_is_rejected(tmp_path: Path, schedule: str) -> None:
+    path = private(write(tmp_path, VALID + f'\n[sync]\nschedule = "{schedule}"\n'))
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert [(k, r) for _, k, r in exc.value.problems] == [("sync.schedule", "must be longer than 0 seconds")]
+    result = run_cli("--config", str(path), "check-config")
+    assert result.returncode == 2 and "sync.schedule: must be longer than 0 seconds" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://host:/x", "http://host:", "https://user@host:/x"])
+def test_url_with_nothing_after_the_colon_is_rejected(tmp_path: Path, url: str) -> None:
+    path = private(write(tmp_path, VALID.replace("http://127.0.0.1:1/whosoff", url)))
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert [(k, r) for _, k, r in exc.value.problems] == [("whosoff.url", "has ':' but no port after it")]
+    result = run_cli("--config", str(path), "check-config")
+    assert result.returncode == 2 and "whosoff.url: has ':' but no port after it" in result.stderr

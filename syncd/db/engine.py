@@ -6,6 +6,9 @@ Whoever creates the engine owns it (and disposes of it); components accept it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -35,7 +38,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(database))
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
@@ -52,6 +55,21 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cur.close()
 
     return engine
+
+
+def _private_sqlite_file(path: Path) -> None:
+    """Create a missing state directory 0700 (missing parents too) and a missing database file 0600,
+    whatever the umask: the database holds names, e-mails and phone numbers.  SQLite gives its -wal
+    and -shm files the database file's mode; an existing directory or file is left as it is."""
+    missing = [d for d in (path.parent, *path.parent.parents) if not d.exists()]
+    for directory in reversed(missing):
+        with contextlib.suppress(FileExistsError):  # another process made it meanwhile
+            directory.mkdir(mode=0o700)
+            directory.chmod(0o700)  # mkdir's mode is filtered by the umask
+    if not path.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+            path.chmod(0o600)  # an empty file: SQLite makes it a new database on first use
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -98,7 +116,14 @@ def _first_line(exc: BaseException) -> str:
     return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
 
 
+#: the PostgreSQL advisory lock migrations run under (per database; not the leader lease's key)
+MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"syncd:migrations").digest()[:8], "big", signed=True)
+
+
 async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> Any:
+    """Run an Alembic command in one transaction that first takes the database's migration lock, so
+    concurrent first starts migrate once: the others wait, then find the schema at head."""
+
     def runner(sync_conn: sa.Connection) -> Any:
         cfg = alembic_config()
         cfg.attributes["connection"] = sync_conn
@@ -106,6 +131,12 @@ async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> Any:
 
     with translate_errors(engine):
         async with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # released when this transaction ends
+                await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATION_LOCK_KEY)))
+            elif conn.dialect.name == "sqlite":
+                # the sqlite3 driver starts no transaction before DDL: take the write lock now
+                # (waiting up to busy_timeout), so the version check and the DDL are one transaction
+                await conn.exec_driver_sql("BEGIN IMMEDIATE")
             return await conn.run_sync(runner)
 
 
