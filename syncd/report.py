@@ -147,6 +147,13 @@ def print_run(report: RunReport, out: Console) -> None:
         out.print(table)
 
 
+def _approval(run: dict[str, Any]) -> Text | str:
+    if not run.get("approved_by"):
+        return "—"
+    at = run["approved_at"]
+    return literal(f"{run['approved_by']} at {at:%Y-%m-%d %H:%M} UTC" if at else run["approved_by"])
+
+
 def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> None:
     table = Table(title="Recent runs", title_justify="left")
     for col in (
@@ -159,6 +166,7 @@ def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> Non
         "changes",
         "quarantine",
         "stale",
+        "approved by",
     ):
         table.add_column(col, overflow="fold")
     for r in rows:
@@ -175,6 +183,7 @@ def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> Non
             literal(changes),
             str(r["quarantine_size"]),
             literal(", ".join(r["stale_sources"] or []) or "—"),
+            _approval(r),
         )
     out.print(table)
     for plan in held:

@@ -12,26 +12,32 @@ from syncd.states import PlanStatus
 
 
 async def recent_runs(sessions: async_sessionmaker[AsyncSession], limit: int = 20) -> list[dict[str, Any]]:
+    """The latest runs, newest first, each with its plan's status and who approved it (if anyone)."""
     async with sessions() as db:
         runs = (await db.execute(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(limit))).scalars().all()
-    return [
-        {
-            c: getattr(r, c)
-            for c in (
-                "id",
-                "trigger",
-                "started_at",
-                "finished_at",
-                "result",
-                "plan_id",
-                "counts",
-                "quarantine_size",
-                "stale_sources",
-                "error",
-            )
+        plan_ids = {r.plan_id for r in runs if r.plan_id}
+        plans = {
+            p.id: p for p in (await db.execute(sa.select(Plan).where(Plan.id.in_(plan_ids)))).scalars().all()
         }
-        for r in runs
-    ]
+    return [_with_plan(r, plans.get(r.plan_id or "")) for r in runs]
+
+
+def _with_plan(run: SyncRun, plan: Plan | None) -> dict[str, Any]:
+    row = _run_row(run)
+    row["plan_status"] = plan.status if plan else None
+    row["approved_by"] = plan.approved_by if plan else None
+    row["approved_at"] = plan.approved_at if plan else None
+    return row
+
+
+_RUN_COLUMNS = (
+    "id", "trigger", "started_at", "finished_at", "result", "plan_id", "counts", "quarantine_size",
+    "stale_sources", "error",
+)  # fmt: skip
+
+
+def _run_row(r: SyncRun) -> dict[str, Any]:
+    return {c: getattr(r, c) for c in _RUN_COLUMNS}
 
 
 async def quarantine(sessions: async_sessionmaker[AsyncSession]) -> list[QuarantineEntry]:

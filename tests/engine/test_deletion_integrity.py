@@ -270,3 +270,21 @@ async def test_a_source_drained_a_little_per_cycle_goes_stale(world: World) -> N
         assert report.exit_code == 0, report.message()
     assert report.result == "stale", report.message()
     assert report.error and "sync.delete_window's start" in report.error
+
+
+async def test_syncd_runs_shows_who_approved(world: World) -> None:
+    """Hole 11: the approval is recorded (who, when) and `syncd runs` shows it."""
+    import io
+
+    from rich.console import Console
+
+    from syncd import report as report_mod
+    from syncd.db import history
+
+    _, plan_id = await _held_wave(world, 15)
+    await approve(world.ctx, plan_id, "dana@example.com")
+    rows = await history.recent_runs(world.ctx.sessions)
+    assert rows[0]["trigger"] == "approve" and rows[0]["approved_by"] == "dana@example.com"
+    out = io.StringIO()
+    report_mod.print_runs(rows, [], Console(file=out, width=250))
+    assert "dana@example.com at " in out.getvalue()
