@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.campaigns.common import table
-from tests.pg import postgres_reason
+from tests.support.campaigns.common import table
+from tests.support.pg import postgres_reason
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -48,9 +48,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _main(args: argparse.Namespace, command: str) -> int:
-    from bench.campaigns.crash import crash_campaign
-    from bench.campaigns.faults import fault_campaign
-    from bench.campaigns.hostile import hostile_campaign
+    from tests.support.campaigns.crash import crash_campaign
+    from tests.support.campaigns.faults import fault_campaign
+    from tests.support.campaigns.hostile import hostile_campaign
 
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
     print(f"seed {seed}  (rerun with --seed {seed})")
