@@ -9,7 +9,7 @@
             PostgreSQL restart while a run applies (that run exits 1 cleanly, the next converges).
 * faults  — 20% 5xx, 5% hangs, 429 bursts, 2 s WhosOff tokens, 2 s InfinityHR sessions, 6 min
             WORKBOX clock skew, several HR change rounds; cycles to converge after each round.
-* hostile — the hostile input corpus (``bench/campaigns/hostile.py``), every case's outcome asserted.
+* hostile — the hostile input corpus (``tests/support/campaigns/hostile.py``), every case's outcome asserted.
 * leaks   — every campaign's logs and database dump scanned for secrets, tokens, session ids,
             signatures, SSNs and personal e-mails (zero hits is the target).
 

@@ -7,7 +7,7 @@ Each run: a batch of random HR changes (so every run has something to pull, stag
 apply), a consistency check of journal / ledger / WORKBOX at the instant of the kill, then a restart
 (a fresh ``syncd --run-once``) and the final checks:
 
-* converged — the restart exits 0 and WORKBOX equals the oracle (``tests/engine/oracle.py``);
+* converged — the restart exits 0 and WORKBOX equals the oracle (``tests/support/oracle.py``);
 * duplicates — an object POSTed with 201 while it already existed, or two members sharing an e-mail;
 * lost — an operation the journal says done that WORKBOX does not hold (checked at the kill and after
   the restart);
