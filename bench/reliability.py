@@ -9,10 +9,10 @@
             PostgreSQL restart while a run applies (that run exits 1 cleanly, the next converges).
 * faults  — 20% 5xx, 5% hangs, 429 bursts, 2 s WhosOff tokens, 2 s InfinityHR sessions, 6 min
             WORKBOX clock skew, several HR change rounds; cycles to converge after each round.
-* deletion — issue 13's ways of deleting someone HR still wants (``bench/campaigns/deletion.py``):
+* deletion — issue 13's ways of deleting someone HR still wants (``tests/support/campaigns/deletion.py``):
             a 200-cycle salami drain, a stale approval, replay after 503 and of a forged journal, the
             clock set back and forward; WORKBOX deletes of wanted people (target 0, salami ≤ max_deletes).
-* hostile — the hostile input corpus (``bench/campaigns/hostile.py``), every case's outcome asserted.
+* hostile — the hostile input corpus (``tests/support/campaigns/hostile.py``), every case's outcome asserted.
 * leaks   — every campaign's logs and database dump scanned for secrets, tokens, session ids,
             signatures, SSNs and personal e-mails (zero hits is the target).
 
@@ -32,8 +32,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.campaigns.common import table
-from tests.pg import postgres_reason
+from tests.support.campaigns.common import table
+from tests.support.pg import postgres_reason
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -52,10 +52,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 async def _main(args: argparse.Namespace, command: str) -> int:
-    from bench.campaigns.crash import crash_campaign
-    from bench.campaigns.deletion import deletion_campaign
-    from bench.campaigns.faults import fault_campaign
-    from bench.campaigns.hostile import hostile_campaign
+    from tests.support.campaigns.crash import crash_campaign
+    from tests.support.campaigns.deletion import deletion_campaign
+    from tests.support.campaigns.faults import fault_campaign
+    from tests.support.campaigns.hostile import hostile_campaign
 
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
     print(f"seed {seed}  (rerun with --seed {seed})")

@@ -31,6 +31,7 @@ from bench.rss import MB, RssSampler, ru_maxrss_bytes
 from syncd.config import Settings
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
+from syncd.sandbox import syncd_config_for
 
 STAGES = ("recover", "pull", "stage", "merge", "plan", "apply")
 LATENCY_MS = 20.0
@@ -63,25 +64,22 @@ class EventClock:
 
 
 def settings_for(info: dict[str, Any], db_url: str) -> Settings:
-    urls, creds = info["urls"], info["credentials"]
+    """Settings for the sandbox subprocess whose ``/_sandbox/`` index is ``info``."""
     transport = {
         "timeout": 300.0,
         "retry_attempts": 3,
         "retry_backoff_initial": 0.1,
         "retry_backoff_max": 1.0,
     }
-    return Settings(
-        database={"url": db_url},
-        infinityhr={"url": urls["infinityhr"], **creds["infinityhr"], **transport, "page_size": 1000},
-        whosoff={"url": urls["whosoff"], **creds["whosoff"], **transport},
-        workbox={
-            "url": urls["workbox"],
-            **creds["workbox"],
-            **transport,
-            "max_concurrency": CONCURRENCY,
-            "requests_per_second": 100000.0,
-        },
-        sync={"max_deletes": 10**9, "max_delete_ratio": 1.0, "max_source_shrink": 0.5},
+    return Settings.model_validate(
+        syncd_config_for(
+            info,
+            db_url,
+            infinityhr={**transport, "page_size": 1000},
+            whosoff=transport,
+            workbox={**transport, "max_concurrency": CONCURRENCY, "requests_per_second": 100000.0},
+            sync={"max_deletes": 10**9, "max_delete_ratio": 1.0, "max_source_shrink": 0.5},
+        )
     )
 
 

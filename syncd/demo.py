@@ -16,12 +16,12 @@ from syncd import report
 from syncd.config import Settings
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
-from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox, syncd_config_for
 
 
 def demo_settings(sb: Sandbox, db_path: Path) -> Settings:
     url = f"sqlite+aiosqlite:///{db_path}"
-    return Settings.model_validate(sb.syncd_config(url, workbox={"requests_per_second": 1000.0}))
+    return Settings.model_validate(syncd_config_for(sb, url, workbox={"requests_per_second": 1000.0}))
 
 
 def scripted_changes(sb: Sandbox) -> list[tuple[str, dict[str, Any]]]:

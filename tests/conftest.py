@@ -15,7 +15,7 @@ import pytest
 import structlog
 
 from syncd.logging import SECRETS
-from tests.pg import postgres_reason, temporary_database
+from tests.support.pg import postgres_reason, temporary_database
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from syncd.sandbox import SandboxOptions, run_sandbox
-from tests.engine.conftest import write_config
-from tests.engine.test_cli import syncd
+from tests.support.config import COMMAND, write_config
+from tests.support.process import syncd_command as syncd
 
 BAD_CLOSE = "[/x]Kim"
 LINK = "[link=https://evil.example/]Click"
@@ -25,7 +25,7 @@ def _stdout_ok(out: str) -> None:
 
 async def test_plan_quarantine_and_runs_show_source_values_literally(db_url: str, tmp_path: Path) -> None:
     async with run_sandbox(SandboxOptions(employees=30, seed=5, port=0)) as sb:
-        cfg = str(write_config(sb, db_url, tmp_path / "syncd.toml", sync={"max_deletes": 1}))
+        cfg = str(write_config(tmp_path / "syncd.toml", sb, db_url, base=COMMAND, sync={"max_deletes": 1}))
         code, out, err = await syncd("--config", cfg, "--run-once")
         assert code == 0, (out, err)
 

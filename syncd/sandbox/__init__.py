@@ -4,7 +4,7 @@ Imports nothing from the rest of syncd: it re-implements the vendors' side from 
 client bug cannot be mirrored here.
 """
 
-from .app import SANDBOX_CREDENTIALS, Sandbox, SandboxOptions, run_sandbox
+from .app import SANDBOX_CREDENTIALS, Sandbox, SandboxOptions, run_sandbox, syncd_config_for
 from .data import Company, generate_company
 from .faults import Faults
 from .mutations import MutationError
@@ -22,4 +22,5 @@ __all__ = [
     "WorkboxState",
     "generate_company",
     "run_sandbox",
+    "syncd_config_for",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -115,21 +115,6 @@ class Sandbox:
             "control": self.control_url,
         }
 
-    def syncd_config(self, database_url: str, **sections: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        """A syncd configuration (section → keys) pointing at this sandbox, like config/sandbox.toml;
-        ``sections`` add or override keys per section.  Plain data: the sandbox knows nothing of
-        syncd's settings classes."""
-        c = self.credentials
-        config: dict[str, dict[str, Any]] = {
-            "database": {"url": database_url},
-            "infinityhr": {"url": self.infinityhr_url, **c["infinityhr"]},
-            "whosoff": {"url": self.whosoff_url, **c["whosoff"]},
-            "workbox": {"url": self.workbox_url, **c["workbox"], "signature": self.options.signature},
-        }
-        for name, values in sections.items():
-            config.setdefault(name, {}).update(values)
-        return config
-
     def mutate(self, op: str, **args: Any) -> dict[str, Any]:
         """Apply one HR mutation (see :mod:`syncd.sandbox.mutations`); raises MutationError."""
         return mutate(self.company, op, args)
@@ -157,6 +142,30 @@ class Sandbox:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def syncd_config_for(
+    target: Sandbox | Mapping[str, Any], database_url: str, **sections: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """A syncd configuration (section → keys) pointing at a sandbox, like config/sandbox.toml.
+
+    ``target`` is a running :class:`Sandbox` or its ``GET /_sandbox/`` index (``urls``,
+    ``credentials``, ``signature``: a sandbox in another process); ``sections`` add or override keys
+    per section.  Plain data: the sandbox knows nothing of syncd's settings classes.  The one builder
+    of such a configuration (demo, tests and bench all use it)."""
+    if isinstance(target, Sandbox):
+        urls, creds, signature = target.urls(), target.credentials, target.options.signature
+    else:
+        urls, creds, signature = target["urls"], target["credentials"], target["signature"]
+    config: dict[str, dict[str, Any]] = {
+        "database": {"url": database_url},
+        "infinityhr": {"url": urls["infinityhr"], **creds["infinityhr"]},
+        "whosoff": {"url": urls["whosoff"], **creds["whosoff"]},
+        "workbox": {"url": urls["workbox"], **creds["workbox"], "signature": signature},
+    }
+    for name, values in sections.items():
+        config.setdefault(name, {}).update(values)
+    return config
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg import temporary_database
+from tests.support.pg import temporary_database
 
 ROUNDS = 3
 STARTS = 3

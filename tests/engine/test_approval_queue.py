@@ -7,8 +7,9 @@ import sqlalchemy as sa
 from syncd.db.models import Plan
 from syncd.engine.cycle import run_cycle
 from syncd.service.lease import hold_lease
-from tests.engine.conftest import World, write_config
-from tests.engine.test_cli import syncd
+from tests.engine.conftest import World
+from tests.support.config import COMMAND, LENIENT_DELETES, write_config
+from tests.support.process import syncd_command as syncd
 
 
 async def test_approve_while_another_process_leads_is_queued_for_the_leader(world: World, tmp_path) -> None:
@@ -19,7 +20,9 @@ async def test_approve_while_another_process_leads_is_queued_for_the_leader(worl
     held = await run_cycle(world.ctx)
     assert held.exit_code == 3 and held.plan_id
 
-    cfg = write_config(world.sb, world.settings.database.url, tmp_path / "syncd.toml")
+    cfg = write_config(
+        tmp_path / "syncd.toml", world.sb, world.settings.database.url, base=(COMMAND, LENIENT_DELETES)
+    )
     before = world.workbox_requests()
     async with hold_lease(world.settings.database.url, world.ctx.engine, period=30, wait=5) as lease:
         code, out, err = await syncd("--config", str(cfg), "approve", held.plan_id)

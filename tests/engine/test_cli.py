@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from pathlib import Path
 
 from syncd.sandbox import SandboxOptions, run_sandbox
-from tests.engine.conftest import write_config
-
-
-async def syncd(*args: str, timeout: float = 90) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "syncd",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    async with asyncio.timeout(timeout):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
+from tests.support.config import COMMAND, LENIENT_DELETES, write_config
+from tests.support.process import syncd_command as syncd
 
 
 async def test_run_once_plan_json_hold_and_approve(tmp_path: Path) -> None:
     async with run_sandbox(SandboxOptions(employees=80, seed=4, port=0)) as sb:
         cfg = str(
             write_config(
+                tmp_path / "syncd.toml",
                 sb,
                 f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}",
-                tmp_path / "syncd.toml",
+                base=COMMAND,
                 sync={"max_deletes": 5},
             )
         )
@@ -75,7 +58,12 @@ async def test_run_once_plan_json_hold_and_approve(tmp_path: Path) -> None:
 
 async def test_unreachable_vendor_is_a_clean_failure(tmp_path: Path) -> None:
     async with run_sandbox(SandboxOptions(employees=20, seed=4, port=0)) as sb:
-        cfg = write_config(sb, f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}", tmp_path / "syncd.toml")
+        cfg = write_config(
+            tmp_path / "syncd.toml",
+            sb,
+            f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}",
+            base=(COMMAND, LENIENT_DELETES),
+        )
     # the sandbox is gone now: every vendor is unreachable
     code, out, err = await syncd("--config", str(cfg), "--run-once")
     assert code == 1

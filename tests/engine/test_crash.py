@@ -14,8 +14,8 @@ import pytest
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.sandbox import Faults, Sandbox, SandboxOptions, run_sandbox
-from tests.engine.conftest import settings_for, write_config
-from tests.engine.oracle import expected_directory
+from tests.support.config import COMMAND, LENIENT_DELETES, settings_for, write_config
+from tests.support.oracle import expected_directory
 
 KILLS = 12
 
@@ -54,7 +54,7 @@ async def run_and_kill(config: Path, sb: Sandbox, after: int, log: Path) -> bool
 async def test_sigkill_at_many_points_during_apply_then_rerun_converges(db_url: str, tmp_path: Path) -> None:
     faults = {"workbox": Faults(latency_ms=10)}
     async with run_sandbox(SandboxOptions(employees=70, seed=11, port=0, faults=faults)) as sb:
-        config = write_config(sb, db_url, tmp_path / "syncd.toml")
+        config = write_config(tmp_path / "syncd.toml", sb, db_url, base=(COMMAND, LENIENT_DELETES))
         log = tmp_path / "runs.log"
         kills = 0
         rng_points = [3, 7, 1, 11, 5, 9, 2, 13, 4, 8, 6, 10]
@@ -77,7 +77,8 @@ async def test_sigkill_at_many_points_during_apply_then_rerun_converges(db_url: 
         assert kills >= 10, f"only {kills} runs were killed mid-apply"
 
         # run again at once, in this process: converges without waiting on anything of the dead ones
-        async with SyncContext.open(settings_for(sb, db_url, max_deletes=1000, max_delete_ratio=1.0)) as ctx:
+        lenient = settings_for(sb, db_url, sync={"max_deletes": 1000, "max_delete_ratio": 1.0})
+        async with SyncContext.open(lenient) as ctx:
             async with asyncio.timeout(60):
                 report = await run_cycle(ctx)
             assert report.exit_code == 0, report.message()

@@ -12,8 +12,9 @@ from syncd.db.models import QuarantineEntry
 from syncd.engine.approval import ApprovalRefused
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import approve, run_cycle
-from tests.engine.conftest import World, settings_for
-from tests.engine.oracle import expected_directory
+from tests.engine.conftest import World
+from tests.support.config import settings_for
+from tests.support.oracle import expected_directory
 
 TODAY = dt.datetime.now(dt.UTC).date()
 
@@ -66,7 +67,7 @@ def _other_dept(world: World, not_code: str) -> str:
 
 async def test_each_single_hr_change_yields_exactly_its_minimal_operations(world: World, db_url: str) -> None:
     # one department of four deleted is 25 %: this test is about minimal operations, not the budget
-    world.ctx.settings = settings_for(world.sb, db_url, max_delete_ratio=1.0)
+    world.ctx.settings = settings_for(world.sb, db_url, sync={"max_delete_ratio": 1.0})
     assert (await run_cycle(world.ctx)).exit_code == 0
     sb = world.sb
     e1, e2, e3, e4, e5, e6 = (_member(world, n) for n in range(6))
@@ -230,7 +231,7 @@ async def test_approval_refuses_a_plan_a_newer_one_superseded(world: World, db_u
         world.sb.mutate("terminate", employee_id=e.employee_id, termination_date="2020-01-01")
     held = await run_cycle(world.ctx)
     assert held.exit_code == 3 and held.plan_id
-    lenient = settings_for(world.sb, db_url, max_deletes=1000, max_delete_ratio=1.0)
+    lenient = settings_for(world.sb, db_url, sync={"max_deletes": 1000, "max_delete_ratio": 1.0})
     async with SyncContext.open(lenient) as ctx:
         assert (await run_cycle(ctx)).exit_code == 0  # another run applied changes meanwhile
     before = world.workbox_requests()

@@ -13,13 +13,15 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from bench.campaigns.common import config_text, run_syncd, settings_of, workbox_state
-from bench.campaigns.hostile import _deep_json, _wo_only, _wo_payload, config_cases, run_cli
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.errors import ProtocolError
 from syncd.sandbox import Faults, SandboxOptions, run_sandbox
-from tests.pg import asyncpg_dsn
+from tests.support.campaigns.hostile import config_cases, deep_json, wo_only, wo_payload
+from tests.support.config import CAMPAIGN, CAMPAIGN_PROCESS, settings_for, write_config
+from tests.support.pg import asyncpg_dsn
+from tests.support.process import cli_in_process, run_syncd
+from tests.support.workbox import workbox_state
 
 # ------------------------------------------------------------------------------- fixed (vendors)
 
@@ -27,8 +29,8 @@ from tests.pg import asyncpg_dsn
 async def test_whosoff_json_nested_beyond_the_recursion_limit_is_a_protocol_error(tmp_path: Path) -> None:
     """Was: RecursionError escaped the WhosOff client and crashed the whole cycle with a traceback."""
     async with run_sandbox(SandboxOptions(employees=5, seed=1, port=0)) as sb:
-        settings = settings_of(sb, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
-        _wo_payload(_deep_json())(sb)
+        settings = settings_for(sb, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", base=CAMPAIGN)
+        wo_payload(deep_json())(sb)
         async with SyncContext.open(settings, migrate=False) as ctx:
             with pytest.raises(ProtocolError):
                 async with asyncio.timeout(30):
@@ -41,10 +43,12 @@ async def test_whosoff_json_nested_beyond_the_recursion_limit_is_a_protocol_erro
 @pytest.mark.parametrize("damage", ["status_id", "duplicate_user_id"])
 async def test_rejected_whosoff_only_record_never_deletes_its_member(damage: str, tmp_path: Path) -> None:
     async with run_sandbox(SandboxOptions(employees=20, seed=5, port=0)) as sb:
-        settings = settings_of(sb, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", include_whosoff_only=True)
+        settings = settings_for(
+            sb, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}", base=CAMPAIGN, sync={"include_whosoff_only": True}
+        )
         async with SyncContext.open(settings) as ctx:
             assert (await run_cycle(ctx)).exit_code == 0
-            user = _wo_only(sb)
+            user = wo_only(sb)
             key = ("user", f"wo-{user.user_id}")
             assert key in workbox_state(sb)
             if damage == "status_id":
@@ -68,7 +72,7 @@ async def test_world_readable_secret_file_error_names_the_key(tmp_path: Path) ->
 
 
 def test_config_errors_are_one_line_naming_the_key(tmp_path: Path) -> None:
-    code, err = run_cli(["--config", str(tmp_path / "missing.toml"), "--run-once"], {})
+    code, err = cli_in_process(["--config", str(tmp_path / "missing.toml"), "--run-once"], {})
     assert code == 2 and len(err.strip().splitlines()) == 1, err
 
 
@@ -82,7 +86,7 @@ async def test_database_connection_lost_mid_apply_is_survived_or_fails_cleanly(
     faults = {"workbox": Faults(latency_ms=20)}
     async with run_sandbox(SandboxOptions(employees=30, seed=2, port=0, faults=faults)) as sb:
         config = tmp_path / "syncd.toml"
-        config.write_text(config_text(sb, postgres_url, log_level="info"))
+        write_config(config, sb, postgres_url, base=(CAMPAIGN, CAMPAIGN_PROCESS), log={"level": "info"})
         name = postgres_url.rpartition("/")[2]
 
         async def cut_when_applying() -> None:

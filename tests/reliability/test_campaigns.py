@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.campaigns.crash import crash_campaign
-from bench.campaigns.faults import fault_campaign
-from bench.campaigns.hostile import hostile_campaign
+from tests.support.campaigns.crash import crash_campaign
+from tests.support.campaigns.faults import fault_campaign
+from tests.support.campaigns.hostile import hostile_campaign
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
-from tests.service.helpers import Daemon, base_env, write_config
+from tests.support.config import DAEMON, write_config
+from tests.support.process import Daemon, base_env
 
 pytestmark = pytest.mark.slow
 
@@ -68,7 +69,7 @@ def ts(event: dict[str, Any]) -> float:
 async def test_daemon_runs_on_schedule_keeps_credentials_alive_and_stops_on_sigterm(tmp_path: Path) -> None:
     options = SandboxOptions(employees=120, seed=5, port=0, whosoff_token_lifetime=3.0)
     async with run_sandbox(options) as sb:
-        config = write_config(tmp_path / "syncd.toml", sb, sqlite_url(tmp_path))
+        config = write_config(tmp_path / "syncd.toml", sb, sqlite_url(tmp_path), base=DAEMON)
         d = await Daemon(config, "run").start()
         try:
             await d.wait_event("run.finished", timeout=60, count=3)
@@ -145,7 +146,9 @@ async def test_sd_notify_ready_watchdog_and_stopping(tmp_path: Path) -> None:
                 messages.append(dict(line.split("=", 1) for line in data.decode().splitlines()))
 
     async with run_sandbox(SandboxOptions(employees=20, seed=2, port=0)) as sb:
-        config = write_config(tmp_path / "syncd.toml", sb, sqlite_url(tmp_path), sync={"schedule": "1h"})
+        config = write_config(
+            tmp_path / "syncd.toml", sb, sqlite_url(tmp_path), base=DAEMON, sync={"schedule": "1h"}
+        )
         env = base_env(NOTIFY_SOCKET=address, WATCHDOG_USEC="600000")
         d = await Daemon(config, env=env).start()  # bare `syncd` is the daemon
         try:

@@ -13,8 +13,9 @@ import asyncpg
 import pytest
 
 from syncd.sandbox import SandboxOptions, run_sandbox
-from tests.pg import POSTGRES_URL, asyncpg_dsn
-from tests.service.helpers import Daemon, base_env, write_config
+from tests.support.config import DAEMON, write_config
+from tests.support.pg import POSTGRES_URL, asyncpg_dsn
+from tests.support.process import Daemon, base_env
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +46,12 @@ async def test_readyz_turns_unready_when_the_sync_is_stale_and_ready_after_recov
     async with run_sandbox(SandboxOptions(employees=30, seed=8, port=0)) as sb:
         url = f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}"
         config = write_config(
-            tmp_path / "syncd.toml", sb, url, sync={"schedule": "1s"}, server={"max_staleness": 4.0}
+            tmp_path / "syncd.toml",
+            sb,
+            url,
+            base=DAEMON,
+            sync={"schedule": "1s"},
+            server={"max_staleness": 4.0},
         )
         d = await Daemon(config, "run").start()
         try:
@@ -71,7 +77,7 @@ async def test_readyz_turns_unready_while_the_database_is_down(postgres_url: str
     name = postgres_url.rpartition("/")[2]
     admin_dsn = asyncpg_dsn(POSTGRES_URL)
     async with run_sandbox(SandboxOptions(employees=30, seed=8, port=0)) as sb:
-        config = write_config(tmp_path / "syncd.toml", sb, postgres_url, sync={"schedule": "1s"})
+        config = write_config(tmp_path / "syncd.toml", sb, postgres_url, base=DAEMON, sync={"schedule": "1s"})
         d = await Daemon(config, "run").start()
         admin = await asyncpg.connect(admin_dsn, timeout=10)
         try:

@@ -18,8 +18,9 @@ from syncd.engine.apply import Applier
 from syncd.engine.journal import FencedOut
 from syncd.sandbox import Faults, SandboxOptions, run_sandbox
 from syncd.service.lease import DatabaseLease, FileLease, LeaderLease, lock_path, make_lease
-from tests.engine.oracle import expected_directory
-from tests.service.helpers import Daemon, write_config
+from tests.support.config import DAEMON, write_config
+from tests.support.oracle import expected_directory
+from tests.support.process import Daemon
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,12 @@ async def test_one_leader_applies_and_a_standby_takes_over_after_sigkill(db_url:
     options = SandboxOptions(employees=250, seed=11, port=0, faults={"workbox": Faults(latency_ms=40)})
     async with run_sandbox(options) as sb:
         config = write_config(
-            tmp_path / "syncd.toml", sb, db_url, sync={"lease_period": PERIOD}, workbox={"max_concurrency": 4}
+            tmp_path / "syncd.toml",
+            sb,
+            db_url,
+            base=DAEMON,
+            sync={"lease_period": PERIOD},
+            workbox={"max_concurrency": 4},
         )
         a = await Daemon(config).start()
         b = Daemon(config)
@@ -102,6 +108,7 @@ async def test_run_once_waits_for_the_lease_then_names_the_holder(db_url: str, t
             tmp_path / "syncd.toml",
             sb,
             db_url,
+            base=DAEMON,
             sync={"schedule": "1h", "lease_wait": 1.5, "lease_period": PERIOD},
         )
         daemon = await Daemon(config).start()

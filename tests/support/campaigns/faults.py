@@ -22,6 +22,7 @@ from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.logging import configure_logging
 from syncd.sandbox import Faults, SandboxOptions, run_sandbox
+from tests.support.config import CAMPAIGN, settings_for
 
 from .common import (
     database,
@@ -31,7 +32,6 @@ from .common import (
     quiet_libraries,
     random_changes,
     reset_logging,
-    settings_of,
     workbox_state,
 )
 from .leaks import LeakWatch
@@ -95,7 +95,7 @@ async def fault_campaign(
     )  # fmt: skip
     async with run_sandbox(options) as sb, database(db, workdir) as url:
         watch = LeakWatch(sb)
-        settings = settings_of(sb, url)
+        settings = settings_for(sb, url, base=CAMPAIGN)
         settings = settings.model_copy(
             update={
                 v: getattr(settings, v).model_copy(update=CLIENT)

@@ -1,6 +1,6 @@
 """PostgreSQL for tests and campaigns: is it there, and a fresh database that is dropped afterwards.
 
-Shared by tests/conftest.py and bench/campaigns (which already use tests' oracle).
+Shared by tests/conftest.py, the campaigns (tests/support/campaigns) and bench.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ Each run: a batch of random HR changes (so every run has something to pull, stag
 apply), a consistency check of journal / ledger / WORKBOX at the instant of the kill, then a restart
 (a fresh ``syncd --run-once``) and the final checks:
 
-* converged — the restart exits 0 and WORKBOX equals the oracle (``tests/engine/oracle.py``);
+* converged — the restart exits 0 and WORKBOX equals the oracle (``tests/support/oracle.py``);
 * duplicates — an object POSTed with 201 while it already existed, or two members sharing an e-mail;
 * lost — an operation the journal says done that WORKBOX does not hold (checked at the kill and after
   the restart);
@@ -32,10 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from syncd.sandbox import Faults, SandboxOptions, run_sandbox
+from tests.support.config import CAMPAIGN, CAMPAIGN_PROCESS, write_config
+from tests.support.process import run_syncd
 
 from .common import (
     check_consistency,
-    config_text,
     database,
     db_label,
     dump_tables,
@@ -43,7 +44,6 @@ from .common import (
     oracle,
     random_changes,
     read_journal,
-    run_syncd,
     workbox_state,
 )
 from .leaks import LeakWatch
@@ -139,7 +139,7 @@ async def crash_campaign(
     ):
         watch = LeakWatch(sb)
         config = workdir / f"crash-{db_label(db)}.toml"
-        config.write_text(config_text(sb, url))
+        write_config(config, sb, url, base=(CAMPAIGN, CAMPAIGN_PROCESS))
         log = workdir / f"crash-{db_label(db)}.log"
         log.write_bytes(b"")
         est = 2.0  # seconds a run takes from run.started to exit; refined by every restart

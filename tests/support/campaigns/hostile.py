@@ -21,9 +21,7 @@ exit 2, one line on stderr, naming the key, no secret in it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
-import io
 import os
 import unicodedata
 from collections.abc import Callable
@@ -37,16 +35,16 @@ from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 from syncd.sandbox.data import Department, WhosOffUser
+from tests.support.config import CAMPAIGN, CAMPAIGN_PROCESS, config_text, settings_for
+from tests.support.process import cli_in_process
 
 from .common import (
-    config_text,
     database,
     db_label,
     dump_tables,
     quiet_libraries,
     read_journal,
     reset_logging,
-    settings_of,
     table,
     workbox_state,
 )
@@ -138,13 +136,13 @@ def _hire_with(**fields: Any) -> Callable[[Sandbox], Any]:
     return lambda sb: _hire(sb, **fields)
 
 
-def _wo_only(sb: Sandbox) -> WhosOffUser:
+def wo_only(sb: Sandbox) -> WhosOffUser:
     return next(u for u in sb.company.whosoff_users.values() if u.employee_id is None and u.status_id == 1)
 
 
 def _wo_set(**fields: Any) -> Callable[[Sandbox], Any]:
     def setup(sb: Sandbox) -> Any:
-        user = _wo_only(sb)
+        user = wo_only(sb)
         for k, v in fields.items():
             setattr(user, k, v)
         return user
@@ -154,7 +152,7 @@ def _wo_set(**fields: Any) -> Callable[[Sandbox], Any]:
 
 def _new_wo_user(**fields: Any) -> Callable[[Sandbox], Any]:
     def setup(sb: Sandbox) -> Any:
-        twin = copy.copy(_wo_only(sb))
+        twin = copy.copy(wo_only(sb))
         twin.email_contact, twin.staff_code = "new.wo.user@acme.example", None
         for k, v in fields.items():
             setattr(twin, k, v)
@@ -208,7 +206,7 @@ def _ihr_payload(payload: bytes) -> Callable[[Sandbox], Any]:
     return setup
 
 
-def _wo_payload(payload: bytes, status: int = 200) -> Callable[[Sandbox], Any]:
+def wo_payload(payload: bytes, status: int = 200) -> Callable[[Sandbox], Any]:
     def setup(sb: Sandbox) -> Any:
         svc = sb.whosoff
         original = svc._data
@@ -247,7 +245,7 @@ def _dup_ihr_id(sb: Sandbox) -> Any:
 
 
 def _dup_wo_id(sb: Sandbox) -> Any:
-    user = _wo_only(sb)
+    user = wo_only(sb)
     twin = copy.copy(user)
     twin.first_name = "Twin"
     sb.company.whosoff_users[max(sb.company.whosoff_users) + 1000] = twin
@@ -299,7 +297,7 @@ SHELL = "$(touch /tmp/syncd-pwned) `id` | rm -rf ~ & ; > /dev/null"
 HUGE = "A" * 2_000_000
 
 
-def _deep_json() -> bytes:
+def deep_json() -> bytes:
     return b'{"Data": ' + b"[" * 200_000 + b"]" * 200_000 + b', "Errors": []}'
 
 
@@ -376,11 +374,11 @@ def cases() -> list[Case]:
         Case(
             "Data is an object, not an array",
             "whosoff",
-            _wo_payload(b'{"Data": {"user_id": 1}, "Errors": []}'),
+            wo_payload(b'{"Data": {"user_id": 1}, "Errors": []}'),
             fc,
         ),
-        Case("JSON nested 200k deep", "whosoff", _wo_payload(_deep_json()), fc),
-        Case("HTML with 200", "whosoff", _wo_payload(b"<html>maintenance</html>"), fc),
+        Case("JSON nested 200k deep", "whosoff", wo_payload(deep_json()), fc),
+        Case("HTML with 200", "whosoff", wo_payload(b"<html>maintenance</html>"), fc),
         # ---- WORKBOX answers
         Case(
             "malformed success body",
@@ -693,7 +691,9 @@ async def hostile_campaign(db: str, workdir: Path, *, employees: int = 40, say: 
         watch = LeakWatch(sb)
         # records come and go around a small baseline: the completeness guard (tested in tests/engine)
         # would distrust a read that drops the 2 added departments of 5, so it is widened here
-        settings = settings_of(sb, url, include_whosoff_only=True, max_source_shrink=0.9)
+        settings = settings_for(
+            sb, url, base=CAMPAIGN, sync={"include_whosoff_only": True, "max_source_shrink": 0.9}
+        )
         log_path = workdir / f"hostile-{db_label(db)}.log"
         from syncd.logging import configure_logging
 
@@ -748,7 +748,7 @@ async def hostile_campaign(db: str, workdir: Path, *, employees: int = 40, say: 
 
 
 def config_cases(sb: Sandbox, db_url: str, workdir: Path) -> list[Outcome]:
-    good = config_text(sb, db_url)
+    good = config_text(sb, db_url, base=(CAMPAIGN, CAMPAIGN_PROCESS))
     secret_file = workdir / "secret_key"
     secret_file.write_text(sb.credentials["workbox"]["secret_key"])
     os.chmod(secret_file, 0o644)
@@ -807,7 +807,7 @@ def config_cases(sb: Sandbox, db_url: str, workdir: Path) -> list[Outcome]:
     for name, text, key, env in variants:
         path = workdir / "bad.toml"
         path.write_text(text)
-        code, err = run_cli(["--config", str(path), "--run-once"], env)
+        code, err = cli_in_process(["--config", str(path), "--run-once"], env)
         lines = [ln for ln in err.splitlines() if ln.strip()]
         leaked = [s for s in secrets if s in err]
         problem = None
@@ -822,25 +822,3 @@ def config_cases(sb: Sandbox, db_url: str, workdir: Path) -> list[Outcome]:
         case = Case(name, "config", lambda sb: None, "config_error", key)
         out.append(Outcome(case, f"exit {code}: {(lines or [''])[0][:110]}", problem is None, problem or ""))
     return out
-
-
-def run_cli(argv: list[str], env: dict[str, str]) -> tuple[int, str]:
-    """``syncd.cli.main(argv)`` in this process: (exit code, stderr)."""
-    from syncd import cli
-
-    err, outbuf = io.StringIO(), io.StringIO()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(outbuf):
-            try:
-                code = cli.main(argv)
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    return code, err.getvalue()

@@ -1,23 +1,20 @@
 """Shared machinery of the reliability campaigns (issue 8): databases, syncd subprocesses, checks.
 
 Used by ``python -m bench.reliability`` (the full campaigns) and by ``tests/reliability`` (the small
-versions in the default test run).  Everything is bounded in time; nothing here edits the engine.
+versions in the default test run).  The syncd subprocesses are :mod:`tests.support.process`, their
+configuration :data:`tests.support.config.CAMPAIGN_PROCESS`.  Everything is bounded in time;
+nothing here edits the engine.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime as dt
 import json
-import os
 import random
-import signal
-import sys
-import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,18 +22,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from syncd.config import Settings
 from syncd.sandbox import MutationError, Sandbox
-from tests.engine.oracle import expected_directory
-from tests.pg import temporary_database
+from tests.support.oracle import expected_directory
+from tests.support.pg import temporary_database
+from tests.support.workbox import State, workbox_state
 
-State = dict[tuple[str, str], dict[str, Any]]
 Effect = dict[str, Any] | None
 
 
 # ------------------------------------------------------------------------------------ databases
-
-
 
 
 @contextlib.asynccontextmanager
@@ -96,12 +90,6 @@ async def read_journal(db_url: str) -> tuple[State, list[dict[str, Any]]]:
 
 
 # ---------------------------------------------------------------------------------------- state
-
-
-def workbox_state(sb: Sandbox) -> State:
-    return {
-        (kind, key): body for kind, objs in sb.workbox_state.to_json().items() for key, body in objs.items()
-    }
 
 
 def oracle(sb: Sandbox) -> State:
@@ -208,160 +196,6 @@ def random_changes(sb: Sandbox, rng: random.Random, n: int) -> list[str]:
             continue
         done.append(op)
     return done
-
-
-# ------------------------------------------------------------------------------------ processes
-
-
-PHASES = ("startup", "recover", "pull", "stage", "plan", "apply", "finished")
-
-
-def phase_of(log_text: str) -> str:
-    """The phase a run had reached, from its JSON log lines."""
-    events = []
-    for line in log_text.splitlines():
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):
-                events.append(json.loads(line).get("event"))
-    seen = set(events)
-    if "run.finished" in seen:
-        return "finished"
-    if "plan.made" in seen:
-        return "apply"
-    if seen & {"stage.done", "stage.stale"}:
-        return "stage"  # staging, merge or plan
-    if "run.started" in seen:
-        return "recover" if "apply.recovering" in seen and "pull.done" not in seen else "pull"
-    return "startup"
-
-
-@dataclass
-class ProcResult:
-    exit_code: int | None
-    killed: bool
-    phase: str
-    seconds: float
-    log: str
-    #: seconds from the run.started log line to exit (0 if it never started)
-    run_seconds: float = 0.0
-
-
-def _workbox_count(sb: Sandbox) -> int:
-    return int(sb.request_log.count(vendor="workbox"))
-
-
-async def run_syncd(
-    config: Path,
-    log_path: Path,
-    *,
-    sb: Sandbox | None = None,
-    kill_after_s: float | None = None,
-    kill_after_requests: int | None = None,
-    args: Iterable[str] = ("--run-once",),
-    timeout: float = 120.0,
-    env: dict[str, str] | None = None,
-) -> ProcResult:
-    """``python -m syncd --config CONFIG ARGS``; SIGKILL it ``kill_after_s`` seconds after its
-    ``run.started`` log line, or once ``kill_after_requests`` more WORKBOX requests arrived.
-    Its stdout and stderr go to ``log_path`` (appended)."""
-    started = time.monotonic()
-    offset = log_path.stat().st_size if log_path.exists() else 0
-    wb_start = _workbox_count(sb) if sb is not None else 0
-    killed = False
-    run_started: float | None = None
-    with log_path.open("ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "syncd", "--config", str(config), *args,
-            stdout=out, stderr=out, env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        )  # fmt: skip
-        try:
-            async with asyncio.timeout(timeout):
-                while proc.returncode is None:
-                    if run_started is None and b'"run.started"' in _tail(log_path, offset):
-                        run_started = time.monotonic()
-                    by_requests = kill_after_requests is not None and sb is not None
-                    if by_requests and _workbox_count(sb) >= wb_start + (kill_after_requests or 0):  # type: ignore[arg-type]
-                        break
-                    by_time = not by_requests and kill_after_s is not None and run_started is not None
-                    if by_time and time.monotonic() - (run_started or 0.0) >= (kill_after_s or 0.0):
-                        break
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.003):
-                            await proc.wait()
-                if proc.returncode is None:
-                    proc.send_signal(signal.SIGKILL)
-                    killed = True
-                await proc.wait()
-        finally:
-            if proc.returncode is None:  # timed out: never leave it behind
-                proc.kill()
-                await proc.wait()
-    text = _tail(log_path, offset).decode(errors="replace")
-    run_s = time.monotonic() - run_started if run_started is not None else 0.0
-    return ProcResult(proc.returncode, killed, phase_of(text), time.monotonic() - started, text, run_s)
-
-
-def _tail(path: Path, offset: int) -> bytes:
-    with path.open("rb") as f:
-        f.seek(offset)
-        return f.read()
-
-
-def config_text(
-    sb: Sandbox, db_url: str, *, sync: str = "", vendor: str = "", log_level: str = "debug"
-) -> str:
-    """A TOML config pointing syncd at ``sb``; ``vendor`` lines go into every vendor section."""
-    c = sb.credentials
-    fast = "retry_backoff_initial = 0.05\nretry_backoff_max = 0.3\n" + vendor
-    return f"""
-[database]
-url = "{db_url}"
-[infinityhr]
-url = "{sb.infinityhr_url}"
-vendor_id = "{c["infinityhr"]["vendor_id"]}"
-vendor_password = "{c["infinityhr"]["vendor_password"]}"
-page_size = 20
-{fast}
-[whosoff]
-url = "{sb.whosoff_url}"
-app_id = "{c["whosoff"]["app_id"]}"
-client_secret = "{c["whosoff"]["client_secret"]}"
-username = "{c["whosoff"]["username"]}"
-password = "{c["whosoff"]["password"]}"
-ip_address = "{c["whosoff"]["ip_address"]}"
-{fast}
-[workbox]
-url = "{sb.workbox_url}"
-company_id = "{c["workbox"]["company_id"]}"
-api_key = "{c["workbox"]["api_key"]}"
-access_key = "{c["workbox"]["access_key"]}"
-secret_key = "{c["workbox"]["secret_key"]}"
-max_concurrency = 2
-requests_per_second = 1000.0
-{fast}
-[sync]
-max_deletes = 1000
-max_delete_ratio = 1.0
-lease_period = 2
-lease_wait = 20
-{sync}
-[log]
-format = "json"
-level = "{log_level}"
-"""
-
-
-def settings_of(sb: Sandbox, db_url: str, **sync: Any) -> Settings:
-    """In-process settings equal to :func:`config_text`'s defaults."""
-    creds = sb.credentials
-    fast = {"retry_backoff_initial": 0.05, "retry_backoff_max": 0.3}
-    return Settings(
-        database={"url": db_url},
-        infinityhr={"url": sb.infinityhr_url, **creds["infinityhr"], **fast, "page_size": 20},
-        whosoff={"url": sb.whosoff_url, **creds["whosoff"], **fast},
-        workbox={"url": sb.workbox_url, **creds["workbox"], **fast, "requests_per_second": 1000.0},
-        sync={"max_deletes": 1000, "max_delete_ratio": 1.0, **sync},
-    )
 
 
 def today() -> dt.date:

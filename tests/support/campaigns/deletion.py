@@ -21,13 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.campaigns.common import database, settings_of
 from syncd.db.models import Operation, SyncRun, utcnow
 from syncd.engine.approval import ApprovalRefused
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import approve, run_cycle
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from tests.support.campaigns.common import database
+from tests.support.config import CAMPAIGN, settings_for
 
+#: the default deletion limits (the CAMPAIGN layer lifts them; this campaign is about them)
 DEFAULTS = {"max_deletes": 50, "max_delete_ratio": 0.1}
 
 
@@ -77,7 +79,7 @@ async def _world(
     """A sandbox and a context with the default deletion limits, on a fresh database."""
     options = SandboxOptions(employees=employees, seed=seed, port=0)
     async with database(db, workdir) as url, run_sandbox(options) as sb:  # noqa: SIM117 (sb names the url)
-        async with SyncContext.open(settings_of(sb, url, **DEFAULTS)) as ctx:
+        async with SyncContext.open(settings_for(sb, url, base=CAMPAIGN, sync=DEFAULTS)) as ctx:
             yield sb, ctx
 
 
@@ -95,7 +97,7 @@ async def _salami(db: str, workdir: Path, seed: int, cycles: int) -> Case:
                 held_after += 1
         deleted = _deletes(sb)
     met = (
-        deleted <= DEFAULTS["max_deletes"]
+        deleted <= int(DEFAULTS["max_deletes"])
         and first_held is not None
         and held_after == cycles - first_held + 1
     )
