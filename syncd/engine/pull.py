@@ -8,7 +8,6 @@ is trusted is decided by :mod:`syncd.engine.stage`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import time
@@ -24,6 +23,7 @@ from syncd.errors import SyncdError
 from syncd.vendors import (
     Department,
     Employee,
+    EmployeePage,
     InfinityHRClient,
     InvalidRecord,
     WhosOffClient,
@@ -139,20 +139,19 @@ async def pull_infinityhr_employees(client: InfinityHRClient, progress: Progress
     items: list[tuple[str, Payload]] = []
     invalid: list[InvalidRecord] = []
     task = "pull InfinityHR employees"
-    async with contextlib.aclosing(client.iter_employee_pages()) as pages:
-        async for page in pages:
-            items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
-            invalid.extend(page.invalid)
-            read = len(items) + len(invalid)
-            log.info(
-                "pull.progress",
-                source="infinityhr",
-                kind="employee",
-                page=page.page_number,
-                read=read,
-                total=page.total_count,
-            )
-            progress.update(task, done=read, total=page.total_count)
+    read = 0
+
+    def on_page(page: EmployeePage) -> None:  # a re-read (the pages disagreed) starts over at 1
+        nonlocal read
+        read = (0 if page.page_number == 1 else read) + len(page.employees) + len(page.invalid)
+        log.info("pull.progress", source="infinityhr", kind="employee", page=page.page_number, read=read,
+                 total=page.total_count)  # fmt: skip
+        progress.update(task, done=read, total=page.total_count)
+
+    # a consistent read only (syncd/vendors/paging.py): else InconsistentReadError, and the source is stale
+    for page in await client.read_employee_pages(on_page):
+        items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
+        invalid.extend(page.invalid)
     progress.close(task)
     return _collect("infinityhr", "employee", items, invalid)
 
