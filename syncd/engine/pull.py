@@ -18,7 +18,7 @@ from typing import Any
 import structlog
 
 from syncd.engine.progress import NULL_PROGRESS, Progress
-from syncd.engine.validate import Reject
+from syncd.engine.validate import Reject, id_problem
 from syncd.errors import SyncdError
 from syncd.vendors import (
     Department,
@@ -85,16 +85,27 @@ def wo_department_payload(d: WhosOffDepartment) -> Payload:
     return {"department_id": str(d.department_id), "name": d.name}
 
 
+#: what a record's id is called in each source kind's wire format (for reasons an operator reads)
+_ID_NAMES = {
+    ("infinityhr", "employee"): "EmployeeID", ("infinityhr", "department"): "DepartmentCode",
+    ("whosoff", "user"): "user_id", ("whosoff", "department"): "department_id",
+}  # fmt: skip
+
+
 def _collect(
     source: str, kind: str, items: list[tuple[str, Payload]], invalid: list[InvalidRecord]
 ) -> Pulled:
-    """Records by id; an id that appears twice is rejected in every copy (which one is right is unknown)."""
+    """Records by id; an id that appears twice is rejected in every copy (which one is right is unknown),
+    and one too long to stage is rejected here, before staging, so that every database behaves alike."""
     out = Pulled(source, kind)
     seen: dict[str, int] = {}
     for rid, _ in items:
         seen[rid] = seen.get(rid, 0) + 1
     for rid, payload in items:
-        if seen[rid] > 1:
+        problem = id_problem(rid, _ID_NAMES.get((source, kind), "id"))
+        if problem is not None:
+            out.rejects.append(Reject(source, kind, rid, *problem, payload))
+        elif seen[rid] > 1:
             out.rejects.append(
                 Reject(
                     source,
