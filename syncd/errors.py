@@ -117,6 +117,11 @@ class ProtocolError(VendorError):
     """The vendor answered something that is not the contract: malformed or hostile XML/JSON, bad gzip."""
 
 
+class InconsistentReadError(ProtocolError):
+    """A paged read whose pages disagree (records read vs. TotalCount, an id on two pages, TotalCount
+    changing between pages), even when read a second time: the source is stale, nothing is deleted."""
+
+
 # ------------------------------------------------------------------------------------------ sync
 
 

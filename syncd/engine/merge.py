@@ -163,16 +163,19 @@ class _Merger:
         if not ended:
             return False
         try:
-            last_day = dt.date.fromisoformat(str(ended)[:10]) + dt.timedelta(days=self.rules.delete_grace)
+            day = dt.date.fromisoformat(str(ended)[:10])
         except ValueError:
-            self.reject(
-                "infinityhr",
-                "employee",
-                eid,
-                "invalid_date",
-                f"TerminationDate {str(ended)[:40]!r} is not a date",
-                emp,
+            why = f"TerminationDate {str(ended)[:40]!r} is not a date"
+            self.reject("infinityhr", "employee", eid, "invalid_date", why, emp)
+            return False
+        try:
+            last_day = day + dt.timedelta(days=self.rules.delete_grace)
+        except OverflowError:  # e.g. 9999-12-31 + 1 day: no date to compare with, and never a delete
+            why = (
+                f"TerminationDate {day.isoformat()} + sync.delete_grace ({self.rules.delete_grace} days) "
+                "is past the last representable date"
             )
+            self.reject("infinityhr", "employee", eid, "invalid_date", why, emp)
             return False
         return self.rules.today < last_day
 

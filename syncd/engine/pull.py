@@ -8,7 +8,6 @@ is trusted is decided by :mod:`syncd.engine.stage`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import time
@@ -19,11 +18,12 @@ from typing import Any
 import structlog
 
 from syncd.engine.progress import NULL_PROGRESS, Progress
-from syncd.engine.validate import Reject
+from syncd.engine.validate import Reject, id_problem
 from syncd.errors import SyncdError
 from syncd.vendors import (
     Department,
     Employee,
+    EmployeePage,
     InfinityHRClient,
     InvalidRecord,
     WhosOffClient,
@@ -85,16 +85,27 @@ def wo_department_payload(d: WhosOffDepartment) -> Payload:
     return {"department_id": str(d.department_id), "name": d.name}
 
 
+#: what a record's id is called in each source kind's wire format (for reasons an operator reads)
+_ID_NAMES = {
+    ("infinityhr", "employee"): "EmployeeID", ("infinityhr", "department"): "DepartmentCode",
+    ("whosoff", "user"): "user_id", ("whosoff", "department"): "department_id",
+}  # fmt: skip
+
+
 def _collect(
     source: str, kind: str, items: list[tuple[str, Payload]], invalid: list[InvalidRecord]
 ) -> Pulled:
-    """Records by id; an id that appears twice is rejected in every copy (which one is right is unknown)."""
+    """Records by id; an id that appears twice is rejected in every copy (which one is right is unknown),
+    and one too long to stage is rejected here, before staging, so that every database behaves alike."""
     out = Pulled(source, kind)
     seen: dict[str, int] = {}
     for rid, _ in items:
         seen[rid] = seen.get(rid, 0) + 1
     for rid, payload in items:
-        if seen[rid] > 1:
+        problem = id_problem(rid, _ID_NAMES.get((source, kind), "id"))
+        if problem is not None:
+            out.rejects.append(Reject(source, kind, rid, *problem, payload))
+        elif seen[rid] > 1:
             out.rejects.append(
                 Reject(
                     source,
@@ -139,20 +150,19 @@ async def pull_infinityhr_employees(client: InfinityHRClient, progress: Progress
     items: list[tuple[str, Payload]] = []
     invalid: list[InvalidRecord] = []
     task = "pull InfinityHR employees"
-    async with contextlib.aclosing(client.iter_employee_pages()) as pages:
-        async for page in pages:
-            items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
-            invalid.extend(page.invalid)
-            read = len(items) + len(invalid)
-            log.info(
-                "pull.progress",
-                source="infinityhr",
-                kind="employee",
-                page=page.page_number,
-                read=read,
-                total=page.total_count,
-            )
-            progress.update(task, done=read, total=page.total_count)
+    read = 0
+
+    def on_page(page: EmployeePage) -> None:  # a re-read (the pages disagreed) starts over at 1
+        nonlocal read
+        read = (0 if page.page_number == 1 else read) + len(page.employees) + len(page.invalid)
+        log.info("pull.progress", source="infinityhr", kind="employee", page=page.page_number, read=read,
+                 total=page.total_count)  # fmt: skip
+        progress.update(task, done=read, total=page.total_count)
+
+    # a consistent read only (syncd/vendors/paging.py): else InconsistentReadError, and the source is stale
+    for page in await client.read_employee_pages(on_page):
+        items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
+        invalid.extend(page.invalid)
     progress.close(task)
     return _collect("infinityhr", "employee", items, invalid)
 

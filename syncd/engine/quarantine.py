@@ -8,22 +8,29 @@ from collections.abc import Collection, Sequence
 from syncd import metrics
 from syncd.db import records
 from syncd.engine.plan import canonical
-from syncd.engine.validate import Reject
+from syncd.engine.validate import LIMITS, Reject
 
 #: reject reasons found while reading, before merge: a stale source keeps its last read's ones
-STAGE_LEVEL_CODES = ("unparseable", "duplicate_id")
+#: (``field_too_long`` only for an id too long to stage: the merge finds the other ones again)
+STAGE_LEVEL_CODES = ("unparseable", "duplicate_id", "field_too_long")
 SOURCES = ("infinityhr", "whosoff")
+#: the quarantine's record_key and record_id columns
+KEY_LEN, ID_LEN = 64, 200
+
+
+def _digest(text: str) -> str:
+    return "h-" + hashlib.sha256(text.encode()).hexdigest()[:40]
 
 
 def rows_of(rejects: Sequence[Reject]) -> list[records.QuarantineRow]:
     """One row per rejected record (the first reject of a record wins); a record without an id is
-    identified by a hash of its payload."""
+    identified by a hash of its payload, one whose id is too long for the key by a hash of the id."""
     wanted: dict[tuple[str, str, str], records.QuarantineRow] = {}
     for r in rejects:
-        key = r.record_id or "h-" + hashlib.sha256(canonical(dict(r.payload)).encode()).hexdigest()[:40]
-        row = records.QuarantineRow(
-            r.source, r.kind, key[:64], r.record_id, r.reason_code, r.reason, r.payload
-        )
+        key = r.record_id or _digest(canonical(dict(r.payload)))
+        key = key if len(key) <= KEY_LEN else _digest(key)
+        rid = r.record_id[:ID_LEN] if r.record_id is not None else None
+        row = records.QuarantineRow(r.source, r.kind, key, rid, r.reason_code, r.reason, r.payload)
         wanted.setdefault((r.source, r.kind, row.key), row)
     return list(wanted.values())
 
@@ -48,4 +55,5 @@ async def stage_rejects(sessions: records.Sessions, stale: Collection[tuple[str,
         Reject(r.source, r.kind, r.record_id, r.reason_code, r.reason, r.payload)
         for r in await records.quarantined(sessions, STAGE_LEVEL_CODES)
         if (r.source, r.kind) in stale
+        and (r.reason_code != "field_too_long" or len(r.record_id or "") > LIMITS["id"])
     ]

@@ -17,8 +17,12 @@ Payload = Mapping[str, Any]
 #: (reason_code, reason) of a record that failed validation
 Problem = tuple[str, str]
 
-#: WORKBOX field limits (docs/vendor-contract.md §3.2)
-LIMITS = {"name": 100, "emailAddr": 100, "telNo": 30, "cphNo": 100, "dept_name": 100, "grade": 100}
+#: WORKBOX field limits (docs/vendor-contract.md §3.2); ``id``: a source record's id, as long as a
+#: staging table's ``id`` column holds (``varchar(64)``) on every database.  WORKBOX's own externalKey
+#: limit (36, ``[A-Za-z0-9._-]``) is met for any id up to that by :func:`syncd.engine.keys.source_key`.
+LIMITS = {
+    "name": 100, "emailAddr": 100, "telNo": 30, "cphNo": 100, "dept_name": 100, "grade": 100, "id": 64,
+}  # fmt: skip
 EMAIL_RE = re.compile(
     r"^[a-z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$"
 )
@@ -50,6 +54,13 @@ def usable(value: Any, limit: int) -> str | None:
     """A WhosOff value only fills a gap if it would pass validation; a bad one is ignored."""
     text = clean(value)
     return text if text is not None and len(text) <= limit and not CONTROL.search(text) else None
+
+
+def id_problem(record_id: str, what: str) -> Problem | None:
+    """An id too long to stage (checked at read time, before staging, so every database agrees)."""
+    if len(record_id) > LIMITS["id"]:
+        return "field_too_long", f"{what} is {len(record_id)} characters (syncd allows {LIMITS['id']})"
+    return None
 
 
 def department_name_problem(name: str | None) -> Problem | None:

@@ -12,6 +12,13 @@ landed but the client sees a failure (the "did my write happen?" case).
 WhosOff user/department retrieve, InfinityHR GetEmployeesAll/GetEmployeeChanges/GetDepartments and
 WORKBOX successful writes. ``entity_expansion`` is XML-only; the JSON vendors treat it as malformed.
 
+Paging faults (InfinityHR ``GetEmployeesAll`` only; page numbers are 1-based, 0 = off):
+``page_short`` answers that page ``page_short_by`` records short with TotalCount unchanged;
+``page_repeat`` starts that page one record early (the previous page's last record again, as after an
+insert the service did not count); ``purge_after_page`` purges the first employee (EmployeeID order)
+right after answering that page, so the later pages shift and TotalCount falls.  Each firing uses one of
+``page_fault_count`` (0 = no limit); when it reaches 0 the paging faults switch off.
+
 ``clock_skew`` (seconds) shifts the WORKBOX gateway clock. All random draws come from one
 ``random.Random`` per vendor seeded from the sandbox seed, so a run is reproducible.
 """
@@ -50,6 +57,11 @@ class Faults:
     corrupt_count: int = 1
     clock_skew: float = 0.0
     after_handler: bool = False
+    page_short: int = 0
+    page_short_by: int = 0
+    page_repeat: int = 0
+    purge_after_page: int = 0
+    page_fault_count: int = 0
 
     def update(self, data: Mapping[str, Any]) -> None:
         """Partial update from JSON; raises ValueError naming the first bad key (nothing applied then)."""
@@ -118,6 +130,24 @@ class FaultInjector:
         if f.corrupt_count <= 0:
             f.corrupt, f.corrupt_count = None, 1
         return kind
+
+    def page_window(self, page: int, size: int) -> tuple[int, int, bool]:
+        """``[start, stop)`` of GetEmployeesAll ``page`` after the paging faults, and whether the first
+        employee is to be purged once it is answered (consumes the faults that fire)."""
+        f = self.faults
+        start, stop = (page - 1) * size, page * size
+        fired = purge = False
+        if f.page_repeat and page == f.page_repeat and page > 1:
+            start, stop, fired = start - 1, stop - 1, True
+        if f.page_short and page == f.page_short:
+            stop, fired = max(start, stop - f.page_short_by), True
+        if f.purge_after_page and page == f.purge_after_page:
+            purge = fired = True
+        if fired and f.page_fault_count > 0:
+            f.page_fault_count -= 1
+            if f.page_fault_count == 0:
+                f.page_short = f.page_short_by = f.page_repeat = f.purge_after_page = 0
+        return start, stop, purge
 
     async def hang(self, request: web.Request, seconds: float) -> web.StreamResponse:
         entry = request.get(LOG_ENTRY)

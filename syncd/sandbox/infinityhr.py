@@ -24,6 +24,7 @@ from lxml import etree
 
 from .data import Company, Employee, EmployeeChange
 from .faults import FaultInjector, send_truncated_gzip, vendor_middleware
+from .mutations import mutate
 from .reqlog import RequestLog, set_code, set_op
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
@@ -341,10 +342,14 @@ class InfinityHRService:
 
     def _employees_all(self, page: int, size: int) -> list[etree._Element]:
         employees = self.company.employee_list()
+        start, stop, purge = self.injector.page_window(page, size)  # paging faults (faults.py)
         emps = etree.Element(_Q + "Employees", nsmap=_NSMAP)  # type: ignore[arg-type]
-        for emp in employees[(page - 1) * size : page * size]:
+        for emp in employees[start:stop]:
             employee_xml(emps, emp)
-        return [*self._paging(len(employees), page, size), emps]
+        result = [*self._paging(len(employees), page, size), emps]
+        if purge and employees:
+            mutate(self.company, "delete", {"employee_id": employees[0].employee_id})
+        return result
 
     def _employee_changes(self, method_el: ET.Element, page: int, size: int) -> list[etree._Element]:
         begin_text = _text(method_el, "BeginDate", required=True) or ""

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 
 from syncd.config import InfinityHRSettings
 from syncd.errors import (
+    InconsistentReadError,
     ProtocolError,
     RejectedError,
     TokenExpiredError,
@@ -39,6 +40,7 @@ from syncd.vendors.infinityhr_models import (
     parse_department,
     parse_employee,
 )
+from syncd.vendors.paging import PageAudit
 from syncd.vendors.transport import Transport, iter_bounded
 
 VENDOR = "infinityhr"
@@ -285,17 +287,47 @@ class InfinityHRClient:
             await asyncio.gather(*ahead.values(), return_exceptions=True)
 
     async def iter_employee_pages(self) -> AsyncGenerator[EmployeePage, None]:
-        """``GetEmployeesAll`` page by page (re-authenticating as needed, resuming at the failed page)."""
+        """``GetEmployeesAll`` page by page (re-authenticating as needed, resuming at the failed page).
+
+        The pages are not checked against each other: :meth:`read_employee_pages` does that.
+        """
         # aclosing: a reader that stops early closes the pages at once (cancelling what is asked ahead)
         pages = self._pages("GetEmployeesAll", "EmployeeInfo", parse_employee)
         async with contextlib.aclosing(pages):
             async for page, total, good, bad in pages:
                 yield EmployeePage(page, total, good, bad)
 
+    async def read_employee_pages(
+        self, on_page: Callable[[EmployeePage], None] = lambda page: None
+    ) -> list[EmployeePage]:
+        """The pages of one consistent ``GetEmployeesAll`` read (:mod:`syncd.vendors.paging`).
+
+        An inconsistent read is read again once, from page 1; a second one raises
+        :class:`~syncd.errors.InconsistentReadError` naming the checks that failed.  ``on_page`` sees
+        every page as it arrives (both reads).
+        """
+        problems: list[str] = []
+        for attempt in (1, 2):
+            audit, pages = PageAudit("EmployeeID"), []
+            async with contextlib.aclosing(self.iter_employee_pages()) as reader:
+                async for page in reader:
+                    ids = [e.employee_id for e in page.employees] + [r.record_id for r in page.invalid]
+                    audit.add(page.page_number, page.total_count, ids, len(ids))
+                    on_page(page)
+                    pages.append(page)
+            problem = audit.problem()
+            if problem is None:
+                return pages
+            problems.append(problem)
+            log.warning("read.inconsistent", vendor=VENDOR, method="GetEmployeesAll", attempt=attempt,
+                        problem=problem)  # fmt: skip
+        message = f"the pages disagree, read twice: {problems[1]} (the first read: {problems[0]})"
+        raise InconsistentReadError(VENDOR, message, method="GetEmployeesAll")
+
     async def get_employees_all(self) -> tuple[list[Employee], list[InvalidRecord]]:
         employees: dict[str, Employee] = {}
         invalid: list[InvalidRecord] = []
-        async for page in self.iter_employee_pages():
+        for page in await self.read_employee_pages():
             for emp in page.employees:
                 employees.setdefault(emp.employee_id, emp)
             invalid.extend(page.invalid)

@@ -138,6 +138,16 @@ def test_member_status(status, termination, grace, member):
     assert desired.rejects == []
 
 
+def test_a_grace_period_past_the_last_date_is_an_invalid_date_and_freezes_the_member():
+    """9999-12-31 + 1 day overflows: rejected (the ledger's body kept), never an exception or a delete."""
+    far = emp(employment_status="Terminated", termination_date=dt.date.max)  # 9999-12-31
+    ledger = as_ledger(run(sources([emp()])).objects)
+    desired = run(sources([far]), ledger, delete_grace=1)
+    assert codes(desired) == {"E1": "invalid_date"}
+    assert "delete_grace" in desired.rejects[0].reason
+    assert only_user(desired) == ledger[("user", "E1")] and ("user", "E1") in desired.frozen
+
+
 # ------------------------------------------------------------------------------------------- names
 
 

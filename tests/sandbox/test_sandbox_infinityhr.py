@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from syncd.sandbox import Sandbox
+from syncd.sandbox import Faults, Sandbox
 
 from .helpers import IHR_NS, NS, XSI_NS, fault_of, parse, soap, soap_headers
 
@@ -231,3 +231,40 @@ async def test_session_belongs_to_its_vendor(sandbox: Sandbox, http: aiohttp.Cli
     assert (status, fault_of(body)[1]) == (500, "InvalidSessionException")
     status, body = await call(sandbox, http, "GetDepartments", {**req(sandbox, sid), "CompanyID": "OTHER"})
     assert (status, fault_of(body)[1]) == (500, "ArgumentException")
+
+
+async def _page_ids(
+    sandbox: Sandbox, http: aiohttp.ClientSession, sid: str, page: int
+) -> tuple[int, list[str]]:
+    status, body = await call(
+        sandbox, http, "GetEmployeesAll", req(sandbox, sid, PageNumber=str(page), PageSize="50")
+    )
+    assert status == 200
+    result = parse(body).find(".//i:GetEmployeesAllResult", namespaces=NS)
+    assert result is not None
+    ids = [e.text or "" for e in result.iterfind("i:Employees/i:EmployeeInfo/i:EmployeeID", namespaces=NS)]
+    return int(result.findtext("i:TotalCount", namespaces=NS) or ""), ids
+
+
+async def test_paging_faults_short_repeat_and_purge(sandbox: Sandbox, http: aiohttp.ClientSession) -> None:
+    sid = await session(sandbox, http)
+    everyone = sorted(sandbox.company.employees)
+    sandbox.faults["infinityhr"].update({"page_short": 2, "page_short_by": 7})
+    assert await _page_ids(sandbox, http, sid, 2) == (120, everyone[50:93])  # TotalCount unchanged
+    assert await _page_ids(sandbox, http, sid, 2) == (120, everyone[50:93])  # until cleared
+    sandbox.faults["infinityhr"].update({"page_short": 0, "page_repeat": 2})
+    assert await _page_ids(sandbox, http, sid, 2) == (120, everyone[49:99])  # everyone[49] again
+    sandbox.faults["infinityhr"].update({"page_repeat": 0, "purge_after_page": 1, "page_fault_count": 1})
+    assert await _page_ids(sandbox, http, sid, 1) == (120, everyone[:50])
+    assert everyone[0] not in sandbox.company.employees  # purged once page 1 was answered
+    assert await _page_ids(sandbox, http, sid, 2) == (119, everyone[51:101])  # everyone[50] never seen
+    assert sandbox.faults["infinityhr"].purge_after_page == 0  # the count is spent: switched off
+    assert await _page_ids(sandbox, http, sid, 1) == (119, everyone[1:51])
+
+
+def test_paging_fault_settings_are_validated() -> None:
+    faults = Faults()
+    with pytest.raises(ValueError, match="page_short"):
+        faults.update({"page_short": -1})
+    faults.update({"page_short": 3, "page_short_by": 45, "page_fault_count": 2})
+    assert (faults.page_short, faults.page_short_by, faults.page_fault_count) == (3, 45, 2)
