@@ -8,6 +8,8 @@
                comes back: zero deletes reach it.  Then 200 pending deletes written into the journal
                by hand: zero sent.
 * clock      — the date set back a year, then forward ten years: nothing created or deleted.
+* paging     — a purge while InfinityHR's pages are read, a page 45 records short, a record repeated
+               across pages: the source is stale, nobody deleted.
 
 Each case counts the WORKBOX DELETEs of people HR wants (target 0) from the sandbox's request log.
 """
@@ -166,6 +168,23 @@ async def _replay(db: str, workdir: Path, seed: int) -> Case:
     )  # fmt: skip
 
 
+async def _paging(db: str, workdir: Path, seed: int) -> Case:
+    async with _world(db, workdir, 200, seed) as (sb, ctx):
+        assert (await run_cycle(ctx)).exit_code == 0
+        results = []
+        for faults in ({"purge_after_page": 1}, {"page_short": 3, "page_short_by": 45}, {"page_repeat": 2}):
+            sb.faults["infinityhr"].update(faults)
+            report = await run_cycle(ctx)
+            results.append(report.result)
+            sb.faults["infinityhr"].update({k: 0 for k in faults})
+        deleted = _deletes(sb)
+    met = results == ["stale"] * 3 and deleted == 0
+    return Case(
+        "inconsistent pages", "purge while paging, a page 45 short, a repeated record",
+        f"results {', '.join(results)}; {deleted} deleted", "stale, 0 deleted", met,
+    )  # fmt: skip
+
+
 def _forged(run_id: int, seq: int, key: str, now: dt.datetime) -> Operation:
     """A pending delete that no plan made, as if written into the journal by hand."""
     return Operation(
@@ -203,4 +222,5 @@ async def deletion_campaign(db: str, workdir: Path, *, seed: int, salami_cycles:
     result.cases.append(await _stale(db, workdir, seed))
     result.cases.append(await _replay(db, workdir, seed))
     result.cases.append(await _clock(db, workdir, seed))
+    result.cases.append(await _paging(db, workdir, seed))
     return result
