@@ -17,7 +17,7 @@ import structlog
 from syncd import metrics
 from syncd.config import Settings
 from syncd.db import engine as dbe
-from syncd.db import records
+from syncd.db import identity, records
 from syncd.db.models import Plan
 from syncd.engine import approval, quarantine
 from syncd.engine.context import Ledger, SyncContext
@@ -65,6 +65,7 @@ async def run_cycle(
                 await _cycle(
                     ctx, report, today or dt.datetime.now(dt.UTC).date(), dry_run=dry_run, approved=approved
                 )
+                await identity.check(ctx.engine, ctx.database)  # still the database we opened?
         except SyncdError as exc:
             report.fail(str(exc), exit_code=exc.exit_code)
             log.error("run.failed", error=str(exc))
