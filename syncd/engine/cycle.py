@@ -119,6 +119,7 @@ async def _pull_to_apply(
     if sources is None:
         return
     ledger, digest = await ledger_read
+    report.ledger_size = len(ledger)  # at the start: adoption is judged against it (run_report)
     desired = await _merge(ctx, report, sources, ledger, today, dry_run=dry_run)
 
     if not dry_run:
