@@ -1,0 +1,74 @@
+"""``syncd db backup PATH``: a consistent copy of the SQLite staging database (PostgreSQL: pg_dump)."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+from pathlib import Path
+
+from syncd.sandbox import SandboxOptions, run_sandbox
+from tests.engine.conftest import write_config
+from tests.engine.test_cli import syncd
+
+
+def _rows(path: Path, query: str) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(query).fetchall()
+    finally:
+        conn.close()
+
+
+LEDGER = "SELECT kind, external_key, body_hash, body FROM ledger ORDER BY kind, external_key"
+
+
+async def test_backup_of_a_synced_sqlite_database(tmp_path: Path) -> None:
+    db = tmp_path / "syncd.db"
+    async with run_sandbox(SandboxOptions(employees=30, seed=4, port=0)) as sb:
+        cfg = str(write_config(sb, f"sqlite+aiosqlite:///{db}", tmp_path / "syncd.toml"))
+        code, out, err = await syncd("--config", cfg, "--run-once")
+        assert code == 0, err
+
+    copy = tmp_path / "backups" / "syncd-copy.db"
+    copy.parent.mkdir()
+    code, out, err = await syncd("--config", cfg, "db", "backup", str(copy))
+    assert code == 0, err
+    assert str(copy) in out
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    ledger = _rows(db, LEDGER)
+    assert len(ledger) > 30 and _rows(copy, LEDGER) == ledger
+    identity = "SELECT id FROM database_identity"
+    assert _rows(copy, identity) == _rows(db, identity) != []
+    assert _rows(copy, "PRAGMA integrity_check") == [("ok",)]
+
+    # an existing PATH is not overwritten without --force
+    before = copy.read_bytes()
+    code, out, err = await syncd("--config", cfg, "db", "backup", str(copy))
+    assert code == 2 and "--force" in err and "Traceback" not in err, (out, err)
+    assert copy.read_bytes() == before
+    code, out, err = await syncd("--config", cfg, "db", "backup", str(copy), "--force")
+    assert code == 0, err
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600 and _rows(copy, LEDGER) == ledger
+
+
+async def test_backup_refuses_a_missing_sqlite_file(tmp_path: Path) -> None:
+    async with run_sandbox(SandboxOptions(employees=5, seed=4, port=0)) as sb:
+        cfg = str(write_config(sb, f"sqlite+aiosqlite:///{tmp_path / 'none.db'}", tmp_path / "syncd.toml"))
+    code, out, err = await syncd("--config", cfg, "db", "backup", str(tmp_path / "copy.db"))
+    assert code == 2 and "none.db" in err and "Traceback" not in err, (out, err)
+    assert not (tmp_path / "copy.db").exists() and not (tmp_path / "none.db").exists()
+
+
+async def test_backup_on_postgresql_says_pg_dump_without_the_password(tmp_path: Path) -> None:
+    url = "postgresql+asyncpg://syncd:s3cret-pw@db.example.internal:5433/staging"
+    async with run_sandbox(SandboxOptions(employees=5, seed=4, port=0)) as sb:
+        cfg = str(write_config(sb, url, tmp_path / "syncd.toml"))
+    code, out, err = await syncd("--config", cfg, "db", "backup", str(tmp_path / "staging.dump"))
+    assert code == 2, (out, err)
+    text = out + err
+    assert "s3cret-pw" not in text and "Traceback" not in text
+    assert (
+        "pg_dump --host=db.example.internal --port=5433 --username=syncd --dbname=staging "
+        f"--format=custom --file={tmp_path / 'staging.dump'}"
+    ) in text, text
+    assert not (tmp_path / "staging.dump").exists()
