@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from syncd.db import engine as dbe
-from syncd.sandbox import SandboxOptions, run_sandbox
-from tests.engine.conftest import write_config
-from tests.engine.test_cli import syncd
+from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from tests.support.config import COMMAND, LENIENT_DELETES, write_config
+from tests.support.process import syncd_command as syncd
 
 
 def _rows(path: Path, query: str) -> list[tuple[object, ...]]:
@@ -25,13 +25,18 @@ def _rows(path: Path, query: str) -> list[tuple[object, ...]]:
         conn.close()
 
 
+def _config(tmp_path: Path, sb: Sandbox, db_url: str) -> str:
+    """A command's config for ``sb`` (``write_config`` of tests/support), as a path string."""
+    return str(write_config(tmp_path / "syncd.toml", sb, db_url, base=(COMMAND, LENIENT_DELETES)))
+
+
 LEDGER = "SELECT kind, external_key, body_hash, body FROM ledger ORDER BY kind, external_key"
 
 
 async def test_backup_of_a_synced_sqlite_database(tmp_path: Path) -> None:
     db = tmp_path / "syncd.db"
     async with run_sandbox(SandboxOptions(employees=30, seed=4, port=0)) as sb:
-        cfg = str(write_config(sb, f"sqlite+aiosqlite:///{db}", tmp_path / "syncd.toml"))
+        cfg = _config(tmp_path, sb, f"sqlite+aiosqlite:///{db}")
         code, out, err = await syncd("--config", cfg, "--run-once")
         assert code == 0, err
 
@@ -59,7 +64,7 @@ async def test_backup_of_a_synced_sqlite_database(tmp_path: Path) -> None:
 
 async def test_backup_refuses_a_missing_sqlite_file(tmp_path: Path) -> None:
     async with run_sandbox(SandboxOptions(employees=5, seed=4, port=0)) as sb:
-        cfg = str(write_config(sb, f"sqlite+aiosqlite:///{tmp_path / 'none.db'}", tmp_path / "syncd.toml"))
+        cfg = _config(tmp_path, sb, f"sqlite+aiosqlite:///{tmp_path / 'none.db'}")
     code, out, err = await syncd("--config", cfg, "db", "backup", str(tmp_path / "copy.db"))
     assert code == 2 and "none.db" in err and "Traceback" not in err, (out, err)
     assert not (tmp_path / "copy.db").exists() and not (tmp_path / "none.db").exists()
@@ -68,7 +73,7 @@ async def test_backup_refuses_a_missing_sqlite_file(tmp_path: Path) -> None:
 async def test_backup_on_postgresql_says_pg_dump_without_the_password(tmp_path: Path) -> None:
     url = "postgresql+asyncpg://syncd:s3cret-pw@db.example.internal:5433/staging"
     async with run_sandbox(SandboxOptions(employees=5, seed=4, port=0)) as sb:
-        cfg = str(write_config(sb, url, tmp_path / "syncd.toml"))
+        cfg = _config(tmp_path, sb, url)
     code, out, err = await syncd("--config", cfg, "db", "backup", str(tmp_path / "staging.dump"))
     assert code == 2, (out, err)
     text = out + err
@@ -92,7 +97,7 @@ async def test_the_printed_pg_dump_command_backs_up_the_postgresql_database(
     finally:
         await engine.dispose()
     async with run_sandbox(SandboxOptions(employees=5, seed=4, port=0)) as sb:
-        cfg = str(write_config(sb, postgres_url, tmp_path / "syncd.toml"))
+        cfg = _config(tmp_path, sb, postgres_url)
     dump = tmp_path / "staging.dump"
     code, out, err = await syncd("--config", cfg, "db", "backup", str(dump))
     assert code == 2 and "pg_dump" in err, (out, err)
