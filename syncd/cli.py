@@ -119,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     down = dbsub.add_parser("downgrade", help="downgrade the schema to REV ('base' removes it)")
     down.add_argument("revision")
     current = dbsub.add_parser("current", help="print the schema's current revision")
-    for p in (up, down, current):
+    backup = dbsub.add_parser(
+        "backup",
+        help="write a consistent copy of the staging database to PATH (SQLite; PostgreSQL: use pg_dump)",
+    )
+    backup.add_argument("path", metavar="PATH")
+    backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
+    for p in (up, down, current, backup):
         _common(p, top=False)
 
     sandbox = add("sandbox", "serve the bundled InfinityHR/WhosOff/WORKBOX simulators")
@@ -179,6 +185,8 @@ def render_toml(data: dict[str, dict[str, Any]]) -> str:
 async def _db(args: argparse.Namespace, settings: Settings) -> int:
     from syncd.db import engine as dbe
 
+    if args.db_command == "backup":
+        return await _db_backup(args, settings)
     engine = dbe.create_engine(settings.database.url)
     try:
         if args.db_command == "upgrade":
@@ -194,6 +202,28 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{current or 'base (empty)'} ({state})")  # noqa: T201
     finally:
         await engine.dispose()
+    return ExitCode.OK
+
+
+async def _db_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlalchemy.engine import make_url
+
+    from syncd.db import backup
+
+    url = make_url(settings.database.url)
+    if url.get_backend_name() == "postgresql":
+        print(  # noqa: T201
+            "syncd: the staging database is PostgreSQL: back it up with pg_dump (the password comes "
+            "from PGPASSWORD or ~/.pgpass; restore with pg_restore):\n"
+            f"  {backup.pg_dump_command(url, args.path)}",
+            file=sys.stderr,
+        )
+        return ExitCode.USAGE
+    copied = await asyncio.to_thread(backup.sqlite_backup, url, args.path, force=args.force)
+    print(  # noqa: T201
+        f"backed up {copied.source} to {copied.path}: {copied.ledger_rows} ledger entries, "
+        f"database {copied.identity or 'without identity'}"
+    )
     return ExitCode.OK
 
 

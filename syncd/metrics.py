@@ -42,6 +42,12 @@ LAST_SUCCESS = Gauge(
 QUARANTINE_SIZE = Gauge(
     "syncd_quarantine_records", "Source records in quarantine", ["source"], registry=REGISTRY
 )
+ADOPTED = Counter(
+    "syncd_adopted_objects_total",
+    "Objects a plan created that WORKBOX already held (create replayed as update) on a run that "
+    "reported adoption: the ledger did not know them (a lost or replaced staging database?)",
+    registry=REGISTRY,
+)
 HELD_PLANS = Gauge("syncd_held_plans", "Plans held by a safety rule, awaiting approval", registry=REGISTRY)
 STALE_SOURCES = Gauge(
     "syncd_source_stale", "1 if the source's last read was not trusted", ["source"], registry=REGISTRY

@@ -241,3 +241,19 @@ class Lease(Base):
     token: Mapped[int] = mapped_column(sa.BigInteger)
     acquired_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
+
+
+# ------------------------------------------------------------------------------------- identity
+
+
+class DatabaseIdentity(Base):
+    """One row, written when the schema is created: which staging database this is.
+
+    A process remembers it when it opens the database and checks it before a run ends
+    (:mod:`syncd.db.identity`), so a database swapped or recreated under it fails the run.
+    """
+
+    __tablename__ = "database_identity"
+    #: a UUID, never changed
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    created_at: Mapped[dt.datetime]

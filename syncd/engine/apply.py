@@ -5,11 +5,13 @@ scheduler that sends them is :mod:`syncd.engine.dispatch`.  An unsettled operati
 have reached WORKBOX; recovery re-drives it either way.
 
 Replays are idempotent, which is what makes a crash harmless: a create answered "already exists" is
-followed by an update with the journaled body; an update answered "not found" becomes a create; a
-delete answered "not found" counts as done.  A rejected operation fails alone with its vendor code
-and the operations that depend on it are skipped; a transient failure that outlived its retries is
-left ``pending`` for the next run, which re-drives unsettled operations before it plans.  A
-configuration-fatal answer (E901, E903, gateway 401) stops the apply.
+followed by an update with the journaled body (counted: a plan's creates that WORKBOX already holds
+are objects the ledger did not know, reported as *adopted* by :mod:`syncd.engine.run_report`); an
+update answered "not found" becomes a create; a delete answered "not found" counts as done.  A
+rejected operation fails alone with its vendor code and the operations that depend on it are
+skipped; a transient failure that outlived its retries is left ``pending`` for the next run, which
+re-drives unsettled operations before it plans.  A configuration-fatal answer (E901, E903, gateway
+401) stops the apply.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class Applier:
         self.progress: Progress = progress
         self._journal = Journal(sessions, fencing_token)
         self._settler = SettleBatcher(self._journal)
+        #: creates answered "already exists" so far (replayed as updates)
+        self._replayed_creates = 0
 
     # ----------------------------------------------------------------------------------- plans
 
@@ -161,8 +165,10 @@ class Applier:
             settled=settled,
             progress=self.progress,
         )
+        replayed = self._replayed_creates
         result = await first_error_of(dispatcher.run(levels, jobs_of), self._settler.flush_all)
         await self._settler.flush_all()
+        result.replayed_creates += self._replayed_creates - replayed
         self.progress.close("apply to WORKBOX")
         return result
 
@@ -266,7 +272,9 @@ class Applier:
             else:
                 await self.workbox.delete(kind, job.key)
         except AlreadyExistsError:
-            log.info("apply.replay", kind=job.kind, key=job.key, action="create→update")
+            # a line per replay at debug only: a run with many is reported once (run_report, "apply.adopted")
+            self._replayed_creates += 1
+            log.debug("apply.replay", kind=job.kind, key=job.key, action="create→update")
             await self.workbox.update(kind, job.key, body)
         except NotFoundError:
             if job.action == Action.UPDATE:

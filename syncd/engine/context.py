@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from syncd.config import Settings
 from syncd.db import engine as dbe
+from syncd.db import identity
 from syncd.db.models import LedgerEntry
 from syncd.engine.apply import Applier
 from syncd.engine.plan import ledger_digest
@@ -28,9 +29,17 @@ Ledger = dict[tuple[str, str], dict[str, Any]]
 class SyncContext:
     """Database, HTTP session and vendor clients for one or many cycles."""
 
-    def __init__(self, settings: Settings, engine: AsyncEngine, http: aiohttp.ClientSession) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        http: aiohttp.ClientSession,
+        database: identity.Opened | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = engine
+        #: the staging database as this process opened it (a run checks it is still that one)
+        self.database = database
         self.sessions: async_sessionmaker[AsyncSession] = dbe.session_factory(engine)
         self.http = http
         self.infinityhr = InfinityHRClient(http, settings.infinityhr)
@@ -47,13 +56,16 @@ class SyncContext:
         async with contextlib.AsyncExitStack() as stack:
             engine = dbe.create_engine(settings.database.url, echo=settings.database.echo)
             stack.push_async_callback(engine.dispose)
+            database = None
             if migrate:
                 await dbe.prepare(engine, auto_migrate=settings.database.auto_migrate)
+                with dbe.translate_errors(engine):
+                    database = await identity.remember(engine)
             limit = sum(s.max_concurrency for s in (settings.infinityhr, settings.whosoff, settings.workbox))
             http = await stack.enter_async_context(
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit + 4), raise_for_status=False)
             )
-            yield cls(settings, engine, http)
+            yield cls(settings, engine, http, database)
 
     def applier(self) -> Applier:
         return Applier(

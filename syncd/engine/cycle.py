@@ -17,7 +17,7 @@ import structlog
 from syncd import metrics
 from syncd.config import Settings
 from syncd.db import engine as dbe
-from syncd.db import records
+from syncd.db import identity, records
 from syncd.db.models import Plan
 from syncd.engine import approval, quarantine
 from syncd.engine.context import Ledger, SyncContext
@@ -65,6 +65,7 @@ async def run_cycle(
                 await _cycle(
                     ctx, report, today or dt.datetime.now(dt.UTC).date(), dry_run=dry_run, approved=approved
                 )
+                await identity.check(ctx.engine, ctx.database)  # still the database we opened?
         except SyncdError as exc:
             report.fail(str(exc), exit_code=exc.exit_code)
             log.error("run.failed", error=str(exc))
@@ -118,6 +119,7 @@ async def _pull_to_apply(
     if sources is None:
         return
     ledger, digest = await ledger_read
+    report.ledger_size = len(ledger)  # at the start: adoption is judged against it (run_report)
     desired = await _merge(ctx, report, sources, ledger, today, dry_run=dry_run)
 
     if not dry_run:

@@ -69,6 +69,8 @@ class ApplyResult:
     aborted: str | None = None
     #: (kind, action, result) → count, result in done/failed/skipped/pending
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: creates WORKBOX answered "already exists", replayed as updates (syncd.engine.apply)
+    replayed_creates: int = 0
 
     @property
     def total_done(self) -> int:
@@ -81,6 +83,7 @@ class ApplyResult:
         self.pending += other.pending
         self.aborted = self.aborted or other.aborted
         self.outcomes.update(other.outcomes)
+        self.replayed_creates += other.replayed_creates
 
     @property
     def superseded(self) -> int:

@@ -17,6 +17,10 @@ from syncd.states import RunResult
 
 log = structlog.get_logger("syncd.engine")
 
+#: create→update replays on a run whose ledger was not empty at the start that are reported as
+#: adoption (on an empty ledger, any one is)
+ADOPTION_REPLAYS = 10
+
 
 @dataclass
 class RunReport:
@@ -35,6 +39,10 @@ class RunReport:
     sources: dict[str, int] = field(default_factory=dict)
     #: an approval's operations that the current sources no longer want, and why (for the message)
     dropped: str | None = None
+    #: ledger entries when the run started (None: the run stopped before it read the ledger)
+    ledger_size: int | None = None
+    #: objects this run's plan created that WORKBOX already held (see :meth:`settle`), else 0
+    adopted: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     error: str | None = None
     #: the exit code of the error that failed the run, when it asks for more than ``failed`` gives
@@ -54,6 +62,7 @@ class RunReport:
         if self.result is RunResult.HELD:
             return
         applied, recovered = self.applied, self.recovered
+        self._adoption()
         if self.stale:
             self.fail("stale source(s): " + "; ".join(f"{s} {k}: {r}" for s, k, r in self.stale),
                       result=RunResult.STALE)  # fmt: skip
@@ -63,6 +72,14 @@ class RunReport:
             self.result = RunResult.FAILED
             if applied and applied.aborted:
                 self.error = f"stopped pushing: {applied.aborted}"
+
+    def _adoption(self) -> None:
+        """Creates WORKBOX answered "already exists" are objects it holds that the ledger did not
+        know: *adopted*.  Reported when the ledger was empty at the start, or when there are more
+        than :data:`ADOPTION_REPLAYS` (a few can follow an earlier run's unsettled operations)."""
+        n = self.applied.replayed_creates if self.applied else 0
+        if n and (self.ledger_size == 0 or n > ADOPTION_REPLAYS):
+            self.adopted = n
 
     def message(self) -> str:
         parts = [f"run {self.run_id}: {self.result}"]
@@ -82,6 +99,13 @@ class RunReport:
             parts.append(f"recovered from earlier runs: {self.recovered.describe()}")
         if self.dropped:
             parts.append(self.dropped)
+        if self.adopted:
+            parts.append(
+                f"{self.adopted} objects adopted: WORKBOX already held them and the ledger "
+                f"({self.ledger_size} entries at the start) did not know them. If the staging database "
+                "was lost or replaced, stop syncd and restore it from a backup (README \"Staging "
+                "database\"): objects that only the lost ledger knew are never updated or deleted"
+            )
         if self.quarantined:
             parts.append(f"{self.quarantined} records in quarantine")
         for source, kind, reason in self.stale:
@@ -112,6 +136,12 @@ async def record_finish(sessions: records.Sessions, report: RunReport, started: 
         counts["apply"] = report.applied.counts()
     if report.recovered and report.recovered.outcomes:
         counts["recovered"] = report.recovered.counts()
+    if report.adopted:
+        counts["adopted"] = report.adopted
+        metrics.ADOPTED.inc(report.adopted)
+        log.warning(
+            "apply.adopted", run_id=report.run_id, count=report.adopted, ledger_at_start=report.ledger_size
+        )
     stale = [f"{s}:{k}" for s, k, _ in report.stale]
     await records.finish_run(
         sessions,
