@@ -9,6 +9,8 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -48,13 +50,28 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         @sa.event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _: Any) -> None:
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            _wal_mode(cur)
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
     return engine
+
+
+def _wal_mode(cur: Any, patience: float = 30.0) -> None:
+    """``PRAGMA journal_mode=WAL``, retried: switching a new database's journal mode needs an exclusive
+    lock and SQLite answers "database is locked" at once (no busy wait) while another process is
+    migrating it."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _private_sqlite_file(path: Path) -> None:

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 
 from syncd.db.models import QuarantineEntry, SyncRun
 from syncd.engine.cycle import run_cycle
-from tests.engine.conftest import World, settings_for
+from tests.engine.conftest import World
 from tests.engine.test_sync_e2e import _member, workbox_calls
+from tests.support.config import settings_for
 
 STAGING_ID = 64  # src_*.id is varchar(64)
 
@@ -36,7 +37,7 @@ async def _quarantine(world: World) -> list[tuple[str, str, str | None, str]]:
 async def test_an_overlong_id_and_an_overflowing_date_are_quarantined_and_the_rest_syncs(
     world: World, db_url: str
 ) -> None:
-    world.ctx.settings = settings_for(world.sb, db_url, delete_grace=1)
+    world.ctx.settings = settings_for(world.sb, db_url, sync={"delete_grace": 1})
     assert (await run_cycle(world.ctx)).exit_code == 0
     hired = world.sb.mutate(
         "hire",

@@ -13,7 +13,8 @@ import pytest
 
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
-from tests.engine.conftest import World, settings_for
+from tests.engine.conftest import World
+from tests.support.config import settings_for
 
 
 async def _cycle_with_pages_of_20(world: World, db_url: str) -> Any:
