@@ -21,7 +21,8 @@ import structlog
 
 from syncd import __version__
 from syncd import report as report_mod
-from syncd.config import Settings, config_warnings, load_settings
+from syncd.config import Settings, load_settings
+from syncd.config_checks import config_warnings
 from syncd.db import history
 from syncd.engine.approval import request_approval
 from syncd.engine.context import SyncContext

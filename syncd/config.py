@@ -10,7 +10,6 @@ Secrets are :class:`pydantic.SecretStr`.  Each may be given inline, as ``<key>_f
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 import stat
@@ -331,7 +330,7 @@ class Settings(BaseSettings):
                 value = getattr(section, name)
                 if isinstance(value, SecretStr) and value.get_secret_value():
                     out.append(value.get_secret_value())
-        password = _url_password(self.database.url)
+        password = url_password(self.database.url)
         if password:
             out.append(password)
         return out
@@ -347,13 +346,13 @@ class Settings(BaseSettings):
         return data
 
 
-def _url_password(url: str) -> str | None:
+def url_password(url: str) -> str | None:
     m = re.match(r"^[^:]+://[^:/@]*:([^@]*)@", url)
     return m.group(1) if m and m.group(1) else None
 
 
 def _mask_url(url: str) -> str:
-    password = _url_password(url)
+    password = url_password(url)
     return url.replace(f":{password}@", f":{MASK}@", 1) if password else url
 
 
@@ -364,7 +363,7 @@ def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
     return Path(env) if env else None
 
 
-def _read_toml(file: Path, label: str) -> dict[str, Any]:
+def read_toml(file: Path, label: str) -> dict[str, Any]:
     try:
         with file.open("rb") as fh:
             return tomllib.load(fh)
@@ -380,7 +379,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """Read ``path`` (or ``$SYNCD_CONFIG``), apply the environment, validate."""
     file = config_path(path)
     label = str(file) if file else "environment"
-    data = _read_toml(file, label) if file is not None else {}
+    data = read_toml(file, label) if file is not None else {}
     try:
         return Settings(**data)
     except ValidationError as exc:
@@ -400,64 +399,3 @@ def _problems(exc: ValidationError, label: str) -> list[tuple[str, str, str]]:
             reason = str(err["msg"]).removeprefix("Value error, ")
         problems.append((label, loc, reason))
     return problems
-
-
-# ------------------------------------------------------------------------------ warnings
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _inline_secrets(data: dict[str, Any]) -> list[str]:
-    """``section.key`` of every secret given inline in a config file's ``data``."""
-    found = []
-    for name, field in Settings.model_fields.items():
-        section, model = data.get(name), field.annotation
-        if not isinstance(section, dict) or not (isinstance(model, type) and issubclass(model, Section)):
-            continue
-        for key in model.file_keys:
-            value = section.get(key)
-            if key == "url" and name == "database":
-                if isinstance(value, str) and _url_password(value):
-                    found.append(f"{name}.{key}")
-            elif value not in (None, ""):
-                found.append(f"{name}.{key}")
-    return found
-
-
-def config_warnings(
-    settings: Settings, path: str | os.PathLike[str] | None = None
-) -> list[tuple[str, str, str]]:
-    """What is valid but unsafe in the configuration, as (file, key, reason): plain ``http://`` to a
-    host that is not loopback, and inline secrets in a file every user can read."""
-    file = config_path(path)
-    label = str(file) if file else "environment"
-    warnings: list[tuple[str, str, str]] = []
-    for name in ("infinityhr", "whosoff", "workbox"):
-        url = urlsplit(getattr(settings, name).url)
-        if url.scheme == "http" and not _loopback(url.hostname or ""):
-            warnings.append((
-                label, f"{name}.url",
-                f"http:// to {url.hostname}: credentials and personal data would cross the network "
-                "unencrypted; use https:// (plain http is for a loopback host only)",
-            ))  # fmt: skip
-    if file is not None:
-        try:
-            mode = file.stat().st_mode
-        except OSError:
-            return warnings
-        inline = _inline_secrets(_read_toml(file, label)) if mode & stat.S_IROTH else []
-        if inline:
-            warnings.append((
-                label, "",
-                f"is readable by every user (mode {stat.S_IMODE(mode):o}) and holds inline secrets "
-                f"({', '.join(inline)}): run chmod 600 {file}, or give them as <key>_file or "
-                "$CREDENTIALS_DIRECTORY files",
-            ))  # fmt: skip
-    return warnings
