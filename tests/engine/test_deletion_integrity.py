@@ -288,3 +288,22 @@ async def test_syncd_runs_shows_who_approved(world: World) -> None:
     out = io.StringIO()
     report_mod.print_runs(rows, [], Console(file=out, width=250))
     assert "dana@example.com at " in out.getvalue()
+
+
+async def test_a_run_that_raises_is_recorded_as_failed_not_left_running(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hole 6: an unexpected exception in merge fails the run on record (the next run is not blocked)."""
+    import syncd.engine.cycle as cycle_mod
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("a bug in merge")
+
+    monkeypatch.setattr(cycle_mod, "merge", broken)
+    with pytest.raises(RuntimeError):
+        await run_cycle(world.ctx)
+    async with world.ctx.sessions() as db:
+        run = (await db.execute(sa.select(SyncRun).order_by(SyncRun.id.desc()))).scalars().first()
+    assert run is not None and run.result == "failed" and "internal error: RuntimeError" in (run.error or "")
+    monkeypatch.undo()
+    assert (await run_cycle(world.ctx)).exit_code == 0

@@ -165,3 +165,28 @@ async def test_sd_notify_ready_watchdog_and_stopping(tmp_path: Path) -> None:
             await d.stop()
     watchdogs = [m for m in messages if m.get("WATCHDOG") == "1"]
     assert watchdogs, messages
+
+
+async def test_held_plans_gauge_is_loaded_from_the_database_at_start_up(tmp_path: Path) -> None:
+    """Issue 13 hole 10: a plan held before the daemon started is counted before its first cycle ends."""
+    from tests.support.config import COMMAND
+    from tests.support.process import syncd_command
+
+    async with run_sandbox(SandboxOptions(employees=40, seed=5, port=0)) as sb:
+        once = write_config(tmp_path / "once.toml", sb, sqlite_url(tmp_path), base=COMMAND)
+        assert (await syncd_command("--config", str(once), "--run-once"))[0] == 0
+        for e in [e for e in sb.company.employee_list() if e.status == "Active"][:10]:
+            sb.mutate("terminate", employee_id=e.employee_id, termination_date="2020-01-01")
+        code, out, err = await syncd_command("--config", str(once), "--run-once")
+        assert code == 3, (out, err)
+
+        sb.faults["infinityhr"].update({"hang_rate": 1.0, "hang_seconds": 30.0})  # the first cycle stalls
+        config = write_config(tmp_path / "syncd.toml", sb, sqlite_url(tmp_path), base=DAEMON)
+        d = await Daemon(config, "run").start()
+        try:
+            await d.wait_event("run.started", timeout=30)
+            status, text = await d.get("/metrics")
+            assert status == 200
+            assert [s.value for s in metric_samples(text)["syncd_held_plans"]] == [1.0], d.tail()
+        finally:
+            await d.stop()
