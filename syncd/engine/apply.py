@@ -35,7 +35,7 @@ from syncd.vendors import Kind, WorkboxClient
 log = structlog.get_logger("syncd.engine.apply")
 
 #: of pending operations, those the current sources no longer want: op id → why
-Unwanted = Callable[[Sequence[Job]], dict[int, str]]
+Unwanted = Callable[[Sequence[Job]], Awaitable[dict[int, str]]]
 
 #: operations per journal transaction for the levels journaled while others are applied
 JOURNAL_CHUNK = 250
@@ -187,7 +187,7 @@ class Applier:
             return result
         why_not = await self._illegitimate(jobs)
         if unwanted is not None:
-            why_not.update(unwanted([j for j in jobs if j.op_id not in why_not]))
+            why_not.update(await unwanted([j for j in jobs if j.op_id not in why_not]))
         if why_not:
             result.merge(await self._supersede([j for j in jobs if j.op_id in why_not], why_not))
             jobs = [j for j in jobs if j.op_id not in why_not]

@@ -205,10 +205,11 @@ async def _recover(ctx: SyncContext, report: RunReport, desired: Desired, ledger
     operation a plan made now would not contain is superseded, and so are pending deletes that
     would break the deletion budget (this cycle's plan then contains them, and is held).  Whether
     anything was settled."""
-    wanted = {(op.kind, op.key, op.action) for op in make_plan(desired.objects, ledger)}
-    limits, window, counts = _limits(ctx), await _window(ctx), _counts(ledger)
 
-    def unwanted(jobs: Sequence[Job]) -> dict[int, str]:
+    async def unwanted(jobs: Sequence[Job]) -> dict[int, str]:
+        # only when something is pending: a second plan and the window's counts cost time at 100k
+        wanted = {(op.kind, op.key, op.action) for op in make_plan(desired.objects, ledger)}
+        limits, window, counts = _limits(ctx), await _window(ctx), _counts(ledger)
         out = {j.op_id: "the current sources no longer want it" for j in jobs
                if (j.kind, j.key, j.action) not in wanted}  # fmt: skip
         deletes = [j for j in jobs if j.op_id not in out and j.action == Action.DELETE]
@@ -281,8 +282,9 @@ async def _plan(
     """Decide whether ``ops`` may be applied now (:mod:`syncd.engine.hold`), and store the plan."""
     report.ops, report.summary = ops, summarize(ops)
     report.held = hold_reason(
-        ops, _counts(ledger), _limits(ctx), window=await _window(ctx),
-        today=today, last_run=await records.last_success_date(ctx.sessions),
+        ops, _counts(ledger), _limits(ctx),
+        window=await _window(ctx) if any(op.action == Action.DELETE for op in ops) else None,
+        today=today, last_run=await records.last_success_date(ctx.sessions) if ops else None,
     )  # fmt: skip
     status = PlanStatus.PLANNED if dry_run else (PlanStatus.HELD if report.held else PlanStatus.APPLIED)
     report.plan_id = await approval.store_plan(
