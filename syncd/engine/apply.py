@@ -34,8 +34,9 @@ from syncd.vendors import Kind, WorkboxClient
 
 log = structlog.get_logger("syncd.engine.apply")
 
-#: of pending operations, those the current sources no longer want: op id → why
-Unwanted = Callable[[Sequence[Job]], Awaitable[dict[int, str]]]
+#: of pending operations (and given the ids of approved plans), those the current sources no longer
+#: want: op id → why
+Unwanted = Callable[[Sequence[Job], frozenset[str]], Awaitable[dict[int, str]]]
 
 #: operations per journal transaction for the levels journaled while others are applied
 JOURNAL_CHUNK = 250
@@ -185,9 +186,9 @@ class Applier:
         result = ApplyResult()
         if not jobs:
             return result
-        why_not = await self._illegitimate(jobs)
+        why_not, approved = await self._illegitimate(jobs)
         if unwanted is not None:
-            why_not.update(await unwanted([j for j in jobs if j.op_id not in why_not]))
+            why_not.update(await unwanted([j for j in jobs if j.op_id not in why_not], approved))
         if why_not:
             result.merge(await self._supersede([j for j in jobs if j.op_id in why_not], why_not))
             jobs = [j for j in jobs if j.op_id not in why_not]
@@ -204,9 +205,10 @@ class Applier:
                 break
         return result
 
-    async def _illegitimate(self, jobs: Sequence[Job]) -> dict[int, str]:
+    async def _illegitimate(self, jobs: Sequence[Job]) -> tuple[dict[int, str], frozenset[str]]:
         """op id → why a pending operation is no plan's to re-drive: its plan is unknown, was never
-        applied or approved, or the journal holds more operations of a kind and action than it had."""
+        applied or approved, or the journal holds more operations of a kind and action than it had;
+        and the ids of the approved plans among them."""
         plans = await self._journal.plans_of({j.plan_id for j in jobs if j.plan_id})
         journaled = await self._journal.journaled_counts(plans)
         out: dict[int, str] = {}
@@ -218,7 +220,7 @@ class Applier:
                 out[j.op_id] = f"its plan {j.plan_id} is {status}, neither applied nor approved"
             elif journaled[(j.plan_id or "", j.kind, j.action)] > summary.get(j.kind, {}).get(j.action, 0):
                 out[j.op_id] = f"the journal holds more {j.kind} {j.action}s than plan {j.plan_id} had"
-        return out
+        return out, frozenset(p for p, (status, _) in plans.items() if status is PlanStatus.APPROVED)
 
     async def _supersede(self, jobs: Sequence[Job], why: Mapping[int, str]) -> ApplyResult:
         result = ApplyResult()

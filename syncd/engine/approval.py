@@ -116,9 +116,13 @@ async def take_queued(ctx: SyncContext) -> Plan | None:
             chosen = await _approvable(ctx, plan_id)
         except ApprovalRefused as exc:
             log.error("plan.approval_refused", plan_id=plan_id, error=str(exc))
-    if chosen is not None:
-        await records.set_plan_status(ctx.sessions, chosen.id, PlanStatus.APPROVED)
-        log.warning("plan.approved", plan_id=chosen.id, approved_by=chosen.approved_by)
+    if chosen is None:
+        return None
+    if not await records.set_plan_status(
+        ctx.sessions, chosen.id, PlanStatus.APPROVED, only_from=(PlanStatus.QUEUED,)
+    ):
+        return None  # changed meanwhile (expired, superseded): nothing to apply
+    log.warning("plan.approved", plan_id=chosen.id, approved_by=chosen.approved_by)
     return chosen
 
 
@@ -137,9 +141,7 @@ def still_wanted(approved: Plan, current: Sequence[Op]) -> tuple[list[Op], str |
     gone = len(held) - len({(op.kind, op.key, op.action) for op in kept})
     if not gone:
         return kept, None
-    by = Counter(
-        f"{k} {a}" for k, key, a in held - {(op.kind, op.key, op.action) for op in kept}
-    )
+    by = Counter(f"{k} {a}" for k, key, a in held - {(op.kind, op.key, op.action) for op in kept})
     what = ", ".join(f"{name} {n}" for name, n in sorted(by.items()))
     return kept, (
         f"{gone} of the approved plan's {len(held)} operations dropped ({what}): the current sources "

@@ -206,13 +206,16 @@ async def _recover(ctx: SyncContext, report: RunReport, desired: Desired, ledger
     would break the deletion budget (this cycle's plan then contains them, and is held).  Whether
     anything was settled."""
 
-    async def unwanted(jobs: Sequence[Job]) -> dict[int, str]:
+    async def unwanted(jobs: Sequence[Job], approved: frozenset[str]) -> dict[int, str]:
         # only when something is pending: a second plan and the window's counts cost time at 100k
         wanted = {(op.kind, op.key, op.action) for op in make_plan(desired.objects, ledger)}
         limits, window, counts = _limits(ctx), await _window(ctx), _counts(ledger)
         out = {j.op_id: "the current sources no longer want it" for j in jobs
                if (j.kind, j.key, j.action) not in wanted}  # fmt: skip
-        deletes = [j for j in jobs if j.op_id not in out and j.action == Action.DELETE]
+        # deletes someone approved do not use the budget
+        deletes = [
+            j for j in jobs if j.op_id not in out and j.action == Action.DELETE and j.plan_id not in approved
+        ]
         for kind, n in Counter(j.kind for j in deletes).items():
             reason = budget_reason(Kind(kind), n, counts.get(kind, 0), limits, window)
             if reason:

@@ -90,13 +90,12 @@ def budget_reason(kind: Kind, deletes: int, ledger: int, limits: Limits, window:
         )
     earlier = window.deleted.get(kind, 0)
     total, start = earlier + deletes, window.at_start(kind, ledger)
-    in_window = ratio_w = 0.0
-    if earlier:
-        in_window, ratio_w = total, total / start if start else 1.0
-    if in_window > limits.max_deletes or ratio_w > limits.max_delete_ratio:
+    base = start if start > 0 else ledger  # nothing at the window's start (a first sync): what is there now
+    ratio_w = total / base if base else 1.0
+    if total > limits.max_deletes or ratio_w > limits.max_delete_ratio:
         return (
             f"{earlier} {noun} deleted without approval in the last {limits.window} and {deletes} more "
-            f"in this plan: {total} of {start} ({ratio_w:.0%}) at the window's start, more than "
+            f"in this plan: {total} of {base} ({ratio_w:.0%}) at the window's start, more than "
             f"sync.max_deletes = {limits.max_deletes} or sync.max_delete_ratio = "
             f"{limits.max_delete_ratio:.0%} per sync.delete_window = {limits.window}"
         )

@@ -103,8 +103,8 @@ class RunReport:
             parts.append(
                 f"{self.adopted} objects adopted: WORKBOX already held them and the ledger "
                 f"({self.ledger_size} entries at the start) did not know them. If the staging database "
-                "was lost or replaced, stop syncd and restore it from a backup (README \"Staging "
-                "database\"): objects that only the lost ledger knew are never updated or deleted"
+                'was lost or replaced, stop syncd and restore it from a backup (README "Staging '
+                'database"): objects that only the lost ledger knew are never updated or deleted'
             )
         if self.quarantined:
             parts.append(f"{self.quarantined} records in quarantine")

@@ -307,3 +307,18 @@ async def test_a_run_that_raises_is_recorded_as_failed_not_left_running(
     assert run is not None and run.result == "failed" and "internal error: RuntimeError" in (run.error or "")
     monkeypatch.undo()
     assert (await run_cycle(world.ctx)).exit_code == 0
+
+
+async def test_pending_deletes_of_an_approved_plan_are_re_driven_not_held_again(world: World) -> None:
+    """Deletes someone approved do not use the budget, in recovery either."""
+    wave, plan_id = await _held_wave(world)
+    world.sb.faults["workbox"].update({"error_rate": 1.0, "error_status": 503})
+    approved = await approve(world.ctx, plan_id, "erin")
+    assert approved.applied is not None and approved.applied.pending == len(wave), approved.message()
+    world.sb.faults["workbox"].update({"error_rate": 0.0, "error_status": None})
+    report = await run_cycle(world.ctx)
+    assert report.exit_code == 0, report.message()
+    deleted = sum(1 for e in world.sb.request_log.matching("workbox", "DELETE", None, None, None, None)
+                  if e["status"] < 300)  # fmt: skip
+    assert deleted == len(wave)
+    assert f"user delete done {len(wave)}" in report.message()

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncd.engine.hold import NOUNS, Limits, hold_reason
+from syncd.engine.hold import NOUNS, Limits, Window, hold_reason
 from syncd.engine.plan import (
     Op,
     body_hash,
@@ -658,3 +658,14 @@ def test_single_hr_changes_yield_minimal_operations(edit, expected):
     ops = make_plan(desired, ledger)
     assert [(op.kind, "g" if op.kind == "job-grade" else op.key, op.action) for op in ops] == expected
     assert apply_levels(ops, ledger).state == as_ledger(desired)
+
+
+def test_hold_reason_compares_with_the_ledger_at_the_windows_start():
+    """15 of 200 now is 7.5 %, but 100 were created in the window: 15 of the 100 at its start is 15 %."""
+    ops = _ops(15)
+    grown = Window(created_all={"user": 100})
+    reason = hold_reason(ops, {"user": 200}, Limits(max_deletes=50, max_delete_ratio=0.1), window=grown)
+    assert reason is not None and "15 of 100" in reason and "window's start" in reason
+    # right after a first sync the window's start held nothing: what is there now is the measure
+    first = Window(created_all={"user": 200})
+    assert hold_reason(ops, {"user": 200}, Limits(max_deletes=50, max_delete_ratio=0.1), window=first) is None
