@@ -13,21 +13,21 @@ import getpass
 import os
 import sys
 import traceback
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import structlog
 
-from syncd import __version__
+from syncd import __version__, commands
 from syncd import report as report_mod
-from syncd.config import Settings, load_settings
+from syncd.config import Settings, config_path, load_settings
 from syncd.config_checks import config_warnings
 from syncd.db import history
 from syncd.engine.approval import request_approval
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import approve, run_cycle
-from syncd.errors import ConfigError, LeaseHeldError, SyncdError, UsageError
+from syncd.errors import ConfigError, Interrupted, LeaseHeldError, SyncdError, UsageError
 from syncd.literal import literal
 from syncd.logging import configure_logging, terminal_console
 from syncd.service.daemon import run_daemon
@@ -139,8 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
 # -------------------------------------------------------------------------------------- commands
 
 
+NO_CONFIG_HINT = "no config file given (use --config PATH or $SYNCD_CONFIG)"
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings(args.config)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        if config_path(args.config) is None:  # say first what is most likely wrong
+            raise ConfigError([("", "", NO_CONFIG_HINT), *exc.problems]) from None
+        raise
     configure_logging(
         "debug" if args.debug else (args.log_level or settings.log.level),
         args.log_format or settings.log.format,
@@ -233,17 +241,33 @@ async def _once(args: argparse.Namespace, settings: Settings, dry_run: bool) -> 
         console = terminal_console()
         if console is not None:  # a live progress display on a terminal; log lines print above it
             ctx.progress = stack.enter_context(report_mod.TerminalProgress(console))
-        if dry_run:  # sends nothing: no lease needed
-            report = await run_cycle(ctx, trigger="once", dry_run=True)
-        else:
-            async with _lease(settings, ctx) as lease:
-                ctx.fencing_token = lease.token
-                report = await run_cycle(ctx, trigger="once")
+        async with _interruptible(ctx):
+            if dry_run:  # sends nothing: no lease needed
+                report = await run_cycle(ctx, trigger="once", dry_run=True)
+            else:
+                async with _lease(settings, ctx) as lease:
+                    ctx.fencing_token = lease.token
+                    report = await run_cycle(ctx, trigger="once")
     out = report_mod.console()
     if dry_run:
         report_mod.print_plan(report, out)
     report_mod.print_run(report, out)
     return report.exit_code
+
+
+@contextlib.asynccontextmanager
+async def _interruptible(ctx: SyncContext) -> AsyncIterator[None]:
+    """Ctrl-C (the event loop cancels the command) ends in :class:`Interrupted`: one line saying what
+    the run left and the command that finishes it, and exit 130."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        report = ctx.last_report
+        raise Interrupted(
+            report.error
+            if report is not None and report.error
+            else f"interrupted before the run started; `{commands.command('--run-once')}` runs it"
+        ) from None
 
 
 def _lease(settings: Settings, ctx: SyncContext) -> AbstractAsyncContextManager[LeaderLease]:
@@ -277,7 +301,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 
 async def _plan(args: argparse.Namespace, settings: Settings) -> int:
-    async with SyncContext.open(settings) as ctx:
+    async with SyncContext.open(settings) as ctx, _interruptible(ctx):
         report = await run_cycle(ctx, trigger="plan", dry_run=True)
     if args.json:
         print(report_mod.plan_json(report))  # noqa: T201
@@ -285,10 +309,7 @@ async def _plan(args: argparse.Namespace, settings: Settings) -> int:
         out = report_mod.console()
         report_mod.print_plan(report, out, show_ops=len(report.ops) if args.all else report_mod.MAX_OPS_SHOWN)
         if report.held:
-            out.print(literal(
-                "A sync would be held (exit 3): `syncd --run-once` stores the held plan and prints its "
-                "id; then `syncd approve PLAN_ID` (this dry run's plan cannot be approved)"
-            ))  # fmt: skip
+            out.print(literal(report_mod.held_hint(report)), soft_wrap=True)
     if report.error and report.result not in (RunResult.DRY_RUN, RunResult.STALE):
         print(f"syncd: error: {report.error}", file=sys.stderr)  # noqa: T201
     return ExitCode.FAILED if report.result in (RunResult.FAILED, RunResult.STALE) else ExitCode.OK
@@ -304,7 +325,7 @@ def _login_name() -> str:
 async def _approve(args: argparse.Namespace, settings: Settings) -> int:
     s = settings.sync
     approver = args.by or _login_name()
-    async with SyncContext.open(settings) as ctx:
+    async with SyncContext.open(settings) as ctx, _interruptible(ctx):
         try:
             lease_cm = hold_lease(settings.database.url, ctx.engine, period=s.lease_period, wait=0)
             async with lease_cm as lease:
@@ -315,7 +336,7 @@ async def _approve(args: argparse.Namespace, settings: Settings) -> int:
             await request_approval(ctx, args.plan_id, approver)
             note = (
                 f"approval of plan {args.plan_id} queued: the leader ({busy.holder or 'another process'}) "
-                "applies it at the start of its next cycle; `syncd runs` shows the result"
+                f"applies it within seconds; `{commands.command('runs')}` shows it queued, then the result"
             )
             print(note)  # noqa: T201
             return ExitCode.OK
@@ -385,6 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     # the sandbox has its own options: everything after `sandbox` is passed to it as it is
     args, extra = parser.parse_known_args(argv)
+    commands.use_config(config_path(getattr(args, "config", None)))  # messages name it
     if args.command == "sandbox":
         args.sandbox_args = [*extra, *args.sandbox_args]
     elif extra:
@@ -400,6 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command, args.once, args.dry_run = "run", False, False
     try:
         return COMMANDS[args.command](args)
+    except Interrupted as exc:  # one line, no traceback: what is left and how to finish
+        print(f"syncd: {exc}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
     except SyncdError as exc:
         if args.debug:
             traceback.print_exc()

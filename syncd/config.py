@@ -227,8 +227,12 @@ class SyncSettings(Section):
     lease_period: float = Field(30.0, ge=1)
     #: rolling window over which max_deletes / max_delete_ratio / max_source_shrink also apply, per kind
     delete_window: str = "24h"
-    #: a held plan older than this can no longer be approved (a newer plan supersedes it at once)
+    #: a held plan older than this can no longer be approved (a plan with other operations supersedes
+    #: it at once)
     plan_ttl: str = "24h"
+    #: a plan over the deletion budget is held whole (true), or only its deletions over the budget and
+    #: what depends on them, the rest being applied (false)
+    hold_whole_plan: bool = False
     #: plans are held when today is before the last run's date or more than this after it
     max_clock_jump: str = "2d"
 

@@ -125,6 +125,12 @@ class InconsistentReadError(ProtocolError):
 # ------------------------------------------------------------------------------------------ sync
 
 
+class Interrupted(SyncdError):
+    """Ctrl-C (SIGINT) or SIGTERM stopped a command; the message says what is left and how to finish."""
+
+    exit_code = 130
+
+
 class LeaseHeldError(SyncdError):
     """Another process holds the leader lease (``holder`` = host:pid when known)."""
 

@@ -49,6 +49,11 @@ ADOPTED = Counter(
     registry=REGISTRY,
 )
 HELD_PLANS = Gauge("syncd_held_plans", "Plans held by a safety rule, awaiting approval", registry=REGISTRY)
+QUEUED_APPROVALS = Gauge(
+    "syncd_approvals_queued",
+    "Plans approved while another process led, waiting for the leader to apply them",
+    registry=REGISTRY,
+)
 STALE_SOURCES = Gauge(
     "syncd_source_stale", "1 if the source's last read was not trusted", ["source"], registry=REGISTRY
 )

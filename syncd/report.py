@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from syncd.commands import command
 from syncd.engine.plan import Op
 from syncd.engine.run_report import RunReport
 from syncd.literal import literal, visible
@@ -103,12 +104,25 @@ def print_rejects(report: RunReport, out: Console, limit: int = 50) -> None:
     out.print(table)
 
 
+def held_hint(report: RunReport) -> str:
+    """After a dry run that would be held: what would happen, and the command that approves it."""
+    held, others = len(report.held_ops), len(report.ops) - len(report.held_ops)
+    now = "nothing would be applied" if report.hold_whole else f"the other {others} would be applied"
+    return (
+        f"A sync would be held (exit 3): {held} operations wait in plan {report.held_plan_id}, {now}. "
+        f"After review: `{command('approve', report.held_plan_id or '')}`"
+    )
+
+
 def plan_json(report: RunReport) -> str:
     data = {
         "plan_id": report.plan_id,
         "run_id": report.run_id,
         "held": report.held is not None,
         "hold_reason": report.held,
+        "held_plan_id": report.held_plan_id,
+        "held_operations": len(report.held_ops),
+        "approve": command("approve", report.held_plan_id) if report.held_plan_id else None,
         "summary": report.summary,
         "stale_sources": [{"source": s, "kind": k, "reason": r} for s, k, r in report.stale],
         "quarantined": [
@@ -130,7 +144,11 @@ def print_run(report: RunReport, out: Console) -> None:
     colour = {"success": "green", "dry-run": "cyan", "held": "red", "stale": "yellow"}.get(
         report.result, "red"
     )
-    out.print(Text.assemble((report.result.upper(), f"bold {colour}"), " ", visible(report.message())))
+    # one line, never wrapped: the commands it names must paste whole
+    out.print(
+        Text.assemble((report.result.upper(), f"bold {colour}"), " ", visible(report.message())),
+        soft_wrap=True,
+    )
     if report.applied and report.applied.failed:
         table = Table(title="Failed operations", title_justify="left")
         for col in ("#", "kind", "key", "action", "code", "error"):
@@ -154,6 +172,20 @@ def _approval(run: dict[str, Any]) -> Text | str:
     return literal(f"{run['approved_by']} at {at:%Y-%m-%d %H:%M} UTC" if at else run["approved_by"])
 
 
+def _changes_of(counts: dict[str, Any]) -> str:
+    """A run's plan, and what it finished of earlier runs' operations (recovery)."""
+    plan = counts.get("plan") or {}
+    text = ", ".join(f"{k} {a} {n}" for k, acts in plan.items() for a, n in acts.items()) or "—"
+    recovered = counts.get("recovered") or {}
+    done = [
+        f"{k} {a} {res} {n}"
+        for k, acts in recovered.items()
+        for a, results in acts.items()
+        for res, n in results.items()
+    ]
+    return text + (f"; recovered: {', '.join(done)}" if done else "")
+
+
 def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> None:
     table = Table(title="Recent runs", title_justify="left")
     for col in (
@@ -170,8 +202,7 @@ def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> Non
     ):
         table.add_column(col, overflow="fold")
     for r in rows:
-        plan = (r["counts"] or {}).get("plan") or {}
-        changes = ", ".join(f"{k} {a} {n}" for k, acts in plan.items() for a, n in acts.items()) or "—"
+        changes = _changes_of(r["counts"] or {})
         secs = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}" if r["finished_at"] else "…"
         table.add_row(
             str(r["id"]),
@@ -187,12 +218,16 @@ def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> Non
         )
     out.print(table)
     for plan in held:
-        out.print(
-            literal(
-                f"held plan {plan.id} ({plan.created_at:%Y-%m-%d %H:%M} UTC): {plan.hold_reason} "
-                f"— syncd approve {plan.id}"
-            )
-        )
+        if plan.status == "queued":
+            out.print(literal(
+                f"queued plan {plan.id} ({plan.created_at:%Y-%m-%d %H:%M} UTC): approved by "
+                f"{plan.approved_by}, waiting for the leader to apply it"
+            ), soft_wrap=True)  # fmt: skip
+            continue
+        out.print(literal(
+            f"held plan {plan.id} ({plan.created_at:%Y-%m-%d %H:%M} UTC): {plan.hold_reason} "
+            f"— `{command('approve', plan.id)}`"
+        ), soft_wrap=True)  # fmt: skip
 
 
 def print_quarantine(rows: list[Any], out: Console) -> None:

@@ -50,5 +50,9 @@ async def quarantine(sessions: async_sessionmaker[AsyncSession]) -> list[Quarant
 
 async def held_plans(sessions: async_sessionmaker[AsyncSession]) -> list[Plan]:
     async with sessions() as db:
-        stmt = sa.select(Plan).where(Plan.status == PlanStatus.HELD).order_by(Plan.created_at.desc())
+        stmt = (
+            sa.select(Plan)
+            .where(Plan.status.in_((PlanStatus.HELD, PlanStatus.QUEUED)))
+            .order_by(Plan.created_at.desc())
+        )
         return list((await db.execute(stmt)).scalars().all())

@@ -65,6 +65,17 @@ async def finish_run(sessions: Sessions, run_id: int, **values: Any) -> None:
 # ----------------------------------------------------------------------------------------- plans
 
 
+async def run_op_states(sessions: Sessions, run_id: int) -> dict[str, int]:
+    """How many of the run's journaled operations are in each state."""
+    stmt = (
+        sa.select(Operation.state, sa.func.count())
+        .where(Operation.run_id == run_id)
+        .group_by(Operation.state)
+    )
+    async with sessions() as db:
+        return {str(state): n for state, n in (await db.execute(stmt)).all()}
+
+
 async def store_plan(sessions: Sessions, **values: Any) -> str:
     """Store a plan (``run_id``, ``plan_hash``, ``ledger_hash``, ``status``, …); its new id."""
     plan = Plan(id=str(uuid.uuid4()), created_at=utcnow(), **values)
@@ -98,6 +109,19 @@ async def count_plans(sessions: Sessions, *statuses: PlanStatus, since: dt.datet
     async with sessions() as db:
         n = await db.scalar(stmt)
     return n or 0
+
+
+async def same_held_plan(sessions: Sessions, plan_hash: str, since: dt.datetime) -> str | None:
+    """The id of a plan still held, made at or after ``since``, with exactly these operations."""
+    stmt = (
+        sa.select(Plan.id)
+        .where(Plan.status == PlanStatus.HELD, Plan.plan_hash == plan_hash, Plan.created_at >= since)
+        .order_by(Plan.created_at.desc())
+        .limit(1)
+    )
+    async with sessions() as db:
+        found: str | None = await db.scalar(stmt)
+    return found
 
 
 async def supersede_held(sessions: Sessions, newer: str) -> list[str]:

@@ -62,8 +62,11 @@ class Applier:
 
     # ----------------------------------------------------------------------------------- plans
 
-    async def journal_and_drive(self, run_id: int, plan_id: str, ops: Sequence[Op]) -> ApplyResult:
-        """Journal a plan level by level, and apply it.
+    async def journal_and_drive(
+        self, run_id: int, plan_id: str, ops: Sequence[Op], *, plan_of: Mapping[int, str] | None = None
+    ) -> ApplyResult:
+        """Journal a plan level by level, and apply it (``plan_of``: seq → the plan an operation is
+        journaled under, where not ``plan_id``: the approved plan's operations in an approval's run).
 
         The first level is journaled (one transaction) before anything is sent; every later level is
         journaled in the background, in short transactions, while the levels before it are applied,
@@ -82,9 +85,11 @@ class Applier:
             return await self.drive([])
         loop = asyncio.get_running_loop()
         journaled: dict[int, asyncio.Future[list[Job]]] = {level: loop.create_future() for level in levels}
-        journaled[levels[0]].set_result(await self._journal.write(run_id, plan_id, by_level[levels[0]]))
+        journaled[levels[0]].set_result(
+            await self._journal.write(run_id, plan_id, by_level[levels[0]], plan_of)
+        )
         writer = asyncio.create_task(
-            self._journal_levels(run_id, plan_id, levels[1:], by_level, journaled),
+            self._journal_levels(run_id, plan_id, levels[1:], by_level, journaled, plan_of),
             name="journal the later levels",
         )
 
@@ -112,6 +117,7 @@ class Applier:
         levels: Sequence[int],
         by_level: Mapping[int, list[Op]],
         journaled: Mapping[int, asyncio.Future[list[Job]]],
+        plan_of: Mapping[int, str] | None,
     ) -> None:
         for level in levels:
             jobs: list[Job] = []
@@ -119,7 +125,9 @@ class Applier:
                 level_ops = by_level[level]
                 for i in range(0, len(level_ops), JOURNAL_CHUNK):
                     async with self._journal.write_lock:  # settles wait their turn
-                        jobs += await self._journal.write(run_id, plan_id, level_ops[i : i + JOURNAL_CHUNK])
+                        jobs += await self._journal.write(
+                            run_id, plan_id, level_ops[i : i + JOURNAL_CHUNK], plan_of
+                        )
             except Exception as exc:
                 # sends stop (as after a failed settle: the database is not keeping up or we are
                 # fenced out); the level waiting for this one, and every later one, raises it

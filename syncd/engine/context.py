@@ -49,6 +49,8 @@ class SyncContext:
         self.fencing_token: int | None = None
         #: live display of long steps (a terminal's progress bars); log lines carry the same figures
         self.progress: Progress = NULL_PROGRESS
+        #: the run in progress, or the last one (what an interrupted command reports)
+        self.last_report: Any = None
 
     @classmethod
     @contextlib.asynccontextmanager

@@ -6,6 +6,7 @@ docs/architecture.md draws the cycle and names the module that owns each step.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections import Counter
@@ -22,7 +23,7 @@ from syncd.db.models import Plan
 from syncd.engine import approval, quarantine
 from syncd.engine.context import Ledger, SyncContext
 from syncd.engine.gc_tuning import relaxed_gc
-from syncd.engine.hold import Limits, Window, budget_reason, hold_reason
+from syncd.engine.hold import Limits, OpKey, Window, budget_reason, decide, op_key
 from syncd.engine.journal import Job
 from syncd.engine.merge import Desired, Rules, Sources, merge
 from syncd.engine.plan import Op, make_plan, summarize
@@ -58,6 +59,7 @@ async def run_cycle(
     started = time.monotonic()
     with dbe.translate_errors(ctx.engine):
         report = await record_start(ctx.sessions, trigger, sweep=not dry_run)
+    ctx.last_report = report
     with structlog.contextvars.bound_contextvars(run_id=report.run_id):
         log.info("run.started", trigger=trigger, dry_run=dry_run)
         try:
@@ -69,6 +71,9 @@ async def run_cycle(
         except SyncdError as exc:
             report.fail(str(exc), exit_code=exc.exit_code)
             log.error("run.failed", error=str(exc))
+        except asyncio.CancelledError:  # Ctrl-C, or a daemon's shutdown: recorded when it happened
+            await _interrupted(ctx, report)
+            raise
         except Exception as exc:  # a bug must not leave the run "running" (and fail every cycle after)
             report.fail(f"internal error: {type(exc).__name__}: {exc}")
             log.exception("run.crashed")
@@ -83,9 +88,17 @@ async def run_cycle(
     return report
 
 
+async def _interrupted(ctx: SyncContext, report: RunReport) -> None:
+    """Mark the run interrupted, counting what its journal holds (the next run re-drives it)."""
+    with contextlib.suppress(Exception):  # the database may be what stopped us: the sweep then records it
+        report.interrupted_ops = await records.run_op_states(ctx.sessions, report.run_id)
+    report.fail(report.interrupted_message(), result=RunResult.INTERRUPTED)
+    log.warning("run.interrupted", planned=len(report.ops), journaled=report.interrupted_ops)
+
+
 async def approve(ctx: SyncContext, plan_id: str, by: str) -> RunReport:
     """``syncd approve``: mark the held plan approved by ``by`` and apply it in a cycle that re-plans
-    from the current sources and ledger (:func:`syncd.engine.approval.still_wanted`)."""
+    from the current sources and ledger (:func:`syncd.engine.approval.exemptions`)."""
     plan = await approval.accept(ctx, plan_id, by)
     return await run_cycle(ctx, trigger="approve", approved=plan)
 
@@ -137,19 +150,24 @@ async def _pull_to_apply(
 
     t = time.monotonic()
     ops = make_plan(desired.objects, ledger)
+    exempt: frozenset[OpKey] = frozenset()
     if approved is not None:
-        ops, report.dropped = approval.still_wanted(approved, ops)
-        report.ops, report.summary, report.plan_id = ops, summarize(ops), approved.id
-        log.warning("plan.approved_ops", plan_id=approved.id, operations=len(ops), dropped=report.dropped)
-    else:
-        await _plan(ctx, report, ops, ledger, digest, today, dry_run=dry_run)
+        exempt, report.dropped = approval.exemptions(approved, ops)
+        log.warning("plan.approved_ops", plan_id=approved.id, operations=len(exempt), dropped=report.dropped)
+    to_apply = await _plan(
+        ctx, report, ops, ledger, digest, today, dry_run=dry_run, approved=approved, exempt=exempt
+    )
     report.timings["plan"] = time.monotonic() - t
-    if not dry_run and not report.held:
+    if not dry_run and to_apply is not None:
         t = time.monotonic()
-        assert report.plan_id is not None
-        report.applied = await ctx.applier().journal_and_drive(report.run_id, report.plan_id, ops)
+        assert report.applied_plan_id is not None
+        plan_of = {op.seq: approved.id for op in to_apply if op_key(op) in exempt} if approved else None
+        report.applied = await ctx.applier().journal_and_drive(
+            report.run_id, report.applied_plan_id, to_apply, plan_of=plan_of
+        )
         report.timings["apply"] = time.monotonic() - t
-        report.result = RunResult.SUCCESS
+        if report.result is RunResult.RUNNING:
+            report.result = RunResult.SUCCESS
     report.settle()
 
 
@@ -281,23 +299,50 @@ async def _plan(
     today: dt.date,
     *,
     dry_run: bool,
-) -> None:
-    """Decide whether ``ops`` may be applied now (:mod:`syncd.engine.hold`), and store the plan."""
+    approved: Plan | None,
+    exempt: frozenset[OpKey],
+) -> list[Op] | None:
+    """Decide what of ``ops`` may be applied now (:mod:`syncd.engine.hold`) and store the plans: the
+    held part (approvable, also from a dry run) and the part applied now.  What to apply (None:
+    nothing)."""
     report.ops, report.summary = ops, summarize(ops)
-    report.held = hold_reason(
+    s = ctx.settings.sync
+    hold = decide(
         ops, _counts(ledger), _limits(ctx),
         window=await _window(ctx) if any(op.action == Action.DELETE for op in ops) else None,
         today=today, last_run=await records.last_success_date(ctx.sessions) if ops else None,
+        exempt=exempt, hold_whole_plan=s.hold_whole_plan,
     )  # fmt: skip
-    status = PlanStatus.PLANNED if dry_run else (PlanStatus.HELD if report.held else PlanStatus.APPLIED)
-    report.plan_id = await approval.store_plan(
-        ctx.sessions, report.run_id, ops, status, report.held, digest, keep_ops=dry_run or bool(report.held)
-    )
+    to_apply = ops if hold is None else hold.applied
+    if hold is not None:
+        report.held, report.held_ops, report.hold_whole = hold.reason, hold.held, hold.whole
+        report.held_plan_id = await approval.store_plan(
+            ctx.sessions, report.run_id, hold.held, PlanStatus.HELD, hold.reason, digest,
+            keep_ops=True, ttl=s.seconds("plan_ttl"),
+        )  # fmt: skip
+    if to_apply or hold is None:
+        status = PlanStatus.PLANNED if dry_run else PlanStatus.APPLIED
+        report.applied_plan_id = await approval.store_plan(
+            ctx.sessions,
+            report.run_id,
+            to_apply,
+            status,
+            None,
+            digest,
+            keep_ops=dry_run,
+            supersede=hold is None,
+        )
+    report.plan_id = approved.id if approved else (report.held_plan_id or report.applied_plan_id)
     log.info(
-        "plan.made", plan_id=report.plan_id, operations=len(ops), summary=report.summary, held=report.held
-    )
+        "plan.made", plan_id=report.plan_id, operations=len(ops), summary=report.summary, held=report.held,
+        held_plan_id=report.held_plan_id, applied_now=len(to_apply),
+    )  # fmt: skip
     if dry_run:
         report.result = RunResult.DRY_RUN
-    elif report.held:
+    elif hold is not None:
         report.result = RunResult.HELD
-        log.warning("plan.held", plan_id=report.plan_id, reason=report.held)
+        log.warning(
+            "plan.held", plan_id=report.held_plan_id, reason=hold.reason, held=len(hold.held),
+            applied_now=len(to_apply), whole_plan=hold.whole,
+        )  # fmt: skip
+    return to_apply if to_apply or hold is None else None

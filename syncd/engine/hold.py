@@ -9,6 +9,11 @@ Two rules, each giving a reason (the first that applies is the message):
 * **Clock guard**: a plan that changes anything is held when today is before the last run's date or
   more than ``sync.max_clock_jump`` after it (a clock set back re-creates people who left; set forward,
   it deletes people in their notice period).
+
+What is held (:func:`decide`): the clock guard holds the whole plan.  The budget holds the deletions of
+each kind over it, and every operation that depends on one of them; the rest of the plan (new hires,
+updates, deletions of kinds within budget) goes ahead, unless ``sync.hold_whole_plan`` holds it all.
+All of a kind's deletions are held, not only the excess: which of them are the mistake can't be told.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ from dataclasses import dataclass, field
 
 from syncd.engine.plan import Op
 from syncd.states import Action, Kind
+
+#: how an operation is named across plans (an approved plan's operations are matched by it)
+OpKey = tuple[str, str, str]
 
 #: how each kind is named in a hold message
 NOUNS = {
@@ -56,6 +64,69 @@ class Window:
         return now + self.deleted_all.get(kind, 0) - self.created_all.get(kind, 0)
 
 
+@dataclass(frozen=True)
+class Hold:
+    """A plan split by :func:`decide`: what waits for approval and what goes ahead now."""
+
+    reason: str
+    held: list[Op]
+    applied: list[Op]
+    #: why the whole plan waits, if it does (the clock guard, or ``sync.hold_whole_plan``)
+    whole: str | None
+
+
+def op_key(op: Op) -> OpKey:
+    return (op.kind, op.key, op.action)
+
+
+def decide(
+    ops: list[Op],
+    ledger_counts: Mapping[str, int],
+    limits: Limits,
+    *,
+    window: Window | None = None,
+    today: dt.date | None = None,
+    last_run: dt.date | None = None,
+    exempt: frozenset[OpKey] = frozenset(),
+    hold_whole_plan: bool = False,
+) -> Hold | None:
+    """Whether ``ops`` must wait for approval, and which of them (None: apply them all).
+
+    ``exempt``: operations someone approved; their deletions do not use the budget, and the clock
+    guard (which an approver has looked at) is not applied."""
+    deletes = Counter(op.kind for op in ops if op.action == Action.DELETE and op_key(op) not in exempt)
+    over: dict[Kind, str] = {}
+    for kind in Kind:
+        reason = budget_reason(kind, deletes[kind], ledger_counts.get(kind, 0), limits, window or Window())
+        if reason:
+            over[kind] = reason
+    clock = None
+    if ops and not exempt and today is not None and last_run is not None:
+        clock = _clock(today, last_run, limits)
+    if not over and clock is None:
+        return None
+    reason = "; ".join([*over.values(), *([clock] if clock else [])])
+    if clock is not None:
+        return Hold(reason, list(ops), [], whole="the clock guard holds every change")
+    if hold_whole_plan:
+        return Hold(reason, list(ops), [], whole="sync.hold_whole_plan = true")
+    held, applied = _split(
+        ops,
+        {op.seq for op in ops if op.action == Action.DELETE and op.kind in over and op_key(op) not in exempt},
+    )
+    return Hold(reason, held, applied, whole=None)
+
+
+def _split(ops: list[Op], seeds: set[int]) -> tuple[list[Op], list[Op]]:
+    """``seeds`` and every operation depending on one of them (transitively); the rest."""
+    held_seqs = set(seeds)
+    for op in sorted(ops, key=lambda o: o.level):  # dependencies are on lower levels
+        if op.seq not in held_seqs and held_seqs.intersection(op.depends_on):
+            held_seqs.add(op.seq)
+    held = [op for op in ops if op.seq in held_seqs]
+    return held, [op for op in ops if op.seq not in held_seqs]
+
+
 def hold_reason(
     ops: list[Op],
     ledger_counts: Mapping[str, int],
@@ -66,14 +137,8 @@ def hold_reason(
     last_run: dt.date | None = None,
 ) -> str | None:
     """Why this plan must wait for approval, or None."""
-    deletes = Counter(op.kind for op in ops if op.action == Action.DELETE)
-    for kind in Kind:
-        reason = budget_reason(kind, deletes[kind], ledger_counts.get(kind, 0), limits, window or Window())
-        if reason:
-            return reason
-    if ops and today is not None and last_run is not None:
-        return _clock(today, last_run, limits)
-    return None
+    held = decide(ops, ledger_counts, limits, window=window, today=today, last_run=last_run)
+    return held.reason if held else None
 
 
 def budget_reason(kind: Kind, deletes: int, ledger: int, limits: Limits, window: Window) -> str | None:

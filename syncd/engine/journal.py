@@ -14,7 +14,7 @@ import asyncio
 import datetime as dt
 import time
 from collections import Counter
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -90,17 +90,21 @@ class Journal:
         if current is None:
             raise FencedOut(self.fencing_token)
 
-    async def write(self, run_id: int, plan_id: str, ops: Sequence[Op]) -> list[Job]:
-        """Write ``ops`` as ``pending`` in one transaction (before any of them is sent); their jobs."""
+    async def write(
+        self, run_id: int, plan_id: str, ops: Sequence[Op], plan_of: Mapping[int, str] | None = None
+    ) -> list[Job]:
+        """Write ``ops`` as ``pending`` in one transaction (before any of them is sent); their jobs.
+        ``plan_of``: seq → the plan an operation belongs to, where not ``plan_id`` (an approved one)."""
         now = utcnow()
+        plans = [plan_of.get(op.seq, plan_id) for op in ops] if plan_of else [plan_id] * len(ops)
         hashes = [body_hash(op.body) if op.body is not None else None for op in ops]
         rows = [
-            {"run_id": run_id, "plan_id": plan_id, "seq": op.seq, "level": op.level, "kind": op.kind,
+            {"run_id": run_id, "plan_id": op_plan, "seq": op.seq, "level": op.level, "kind": op.kind,
              "external_key": op.key, "action": op.action, "body": op.body,
              "body_hash": hashed, "depends_on": op.depends_on,
              "state": OpState.PENDING, "attempts": 0, "fencing_token": self.fencing_token,
              "created_at": now, "updated_at": now}
-            for op, hashed in zip(ops, hashes, strict=True)
+            for op, hashed, op_plan in zip(ops, hashes, plans, strict=True)
         ]  # fmt: skip
         table = cast(sa.Table, Operation.__table__)
         seqs = [op.seq for op in ops] or [0]
@@ -112,7 +116,7 @@ class Journal:
             found = await db.execute(
                 sa.select(table.c.seq, table.c.id).where(
                     table.c.run_id == run_id,
-                    table.c.plan_id == plan_id,
+                    table.c.plan_id.in_(sorted(set(plans) or {plan_id})),
                     table.c.seq.between(min(seqs), max(seqs)),
                 )
             )
@@ -120,8 +124,8 @@ class Journal:
         # the jobs come from the operations in hand (not read back): one copy of each body in memory
         return [
             Job(id_of[op.seq], run_id, op.seq, op.level, op.kind, op.key, op.action, op.body,
-                list(op.depends_on), digest, plan_id)
-            for op, digest in zip(ops, hashes, strict=True)
+                list(op.depends_on), digest, op_plan)
+            for op, digest, op_plan in zip(ops, hashes, plans, strict=True)
         ]  # fmt: skip
 
     async def unsettled(self) -> list[Job]:

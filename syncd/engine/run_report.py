@@ -9,9 +9,10 @@ from typing import Any
 import structlog
 
 from syncd import metrics
+from syncd.commands import command
 from syncd.db import records
 from syncd.engine.dispatch import ApplyResult
-from syncd.engine.plan import Op
+from syncd.engine.plan import Op, summarize
 from syncd.engine.validate import Reject
 from syncd.states import RunResult
 
@@ -29,7 +30,14 @@ class RunReport:
     plan_id: str | None = None
     ops: list[Op] = field(default_factory=list)
     summary: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: why (part of) the plan waits for approval
     held: str | None = None
+    #: the plan that waits (approvable), its operations, and whether it is the whole plan
+    held_plan_id: str | None = None
+    held_ops: list[Op] = field(default_factory=list)
+    hold_whole: str | None = None
+    #: the plan whose operations this run applies (or, in a dry run, would apply)
+    applied_plan_id: str | None = None
     stale: list[tuple[str, str, str]] = field(default_factory=list)
     quarantined: int = 0
     rejects: list[Reject] = field(default_factory=list)
@@ -44,6 +52,8 @@ class RunReport:
     #: objects this run's plan created that WORKBOX already held (see :meth:`settle`), else 0
     adopted: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    #: an interrupted run's journaled operations by state (see :meth:`interrupted_message`)
+    interrupted_ops: dict[str, int] | None = None
     error: str | None = None
     #: the exit code of the error that failed the run, when it asks for more than ``failed`` gives
     #: (a configuration error: 2)
@@ -111,13 +121,42 @@ class RunReport:
         for source, kind, reason in self.stale:
             parts.append(f"STALE {source} {kind}: {reason}")
         if self.held:
-            parts.append(
-                f"HELD: {self.held}; nothing applied. Review with `syncd plan`, then apply this "
-                f"exact plan with `syncd approve {self.plan_id}`"
-            )
+            parts.append(self._held_message())
         if self.error:
             parts.append(self.error)
         return "; ".join(parts)
+
+    def interrupted_message(self) -> str:
+        """What an interruption left, and the command that finishes it."""
+        again = f"`{command('--run-once')}`"
+        done = (self.interrupted_ops or {}).get("done", 0)
+        if not self.ops or (self.result is RunResult.DRY_RUN):
+            return f"interrupted before anything was sent; {again} runs the sync again"
+        left = len(self.ops) - done
+        return (
+            f"interrupted: {done} of {len(self.ops)} planned operations applied, {left} left; {again} "
+            "finishes them (what was journaled is re-driven first)"
+        )
+
+    def _held_message(self) -> str:
+        held, plan = self.held_ops, self.held_plan_id or ""
+        noun = "deletes" if all(op.action == "delete" for op in held) else "operations"
+        what = ", ".join(f"{k} {a} {n}" for k, acts in summarize(held).items() for a, n in acts.items())
+        dry = self.result is RunResult.DRY_RUN
+        if self.hold_whole:
+            now = f"the whole plan is held ({self.hold_whole}): nothing {'would be ' if dry else ''}applied"
+            if self.hold_whole.startswith("sync.hold_whole_plan"):
+                now = f"{self.hold_whole}: nothing {'would be ' if dry else ''}applied"
+        else:
+            others = len(self.ops) - len(held)
+            now = (
+                f"the other {others} operations {'would be' if dry else 'were'} applied "
+                "(sync.hold_whole_plan = false)"
+            )
+        return (
+            f"HELD: {self.held}; {len(held)} {noun} held in plan {plan} ({what}); {now}. Review with "
+            f"`{command('plan')}`, then apply the held plan with `{command('approve', plan)}`"
+        )
 
 
 async def record_start(sessions: records.Sessions, trigger: str, *, sweep: bool) -> RunReport:

@@ -14,7 +14,10 @@ Jobs (APScheduler 3, :class:`AsyncIOScheduler`):
   at the earliest ``renew_at`` after every run of itself and of ``sync`` (so a 3-second token is
   renewed on time, and an idle daemon with a 20-minute session sends nothing in between).
 * ``lease`` every quarter of ``sync.lease_period`` — the leader checks and heartbeats its lease, a
-  standby tries to take over (and syncs at once when it does).
+  standby tries to take over (and syncs at once when it does).  Each tick also reads the held and
+  queued plans into their gauges; the leader starts a cycle at once for an approval another process
+  queued (``syncd approve`` while this daemon leads), so it is applied within seconds, not at the
+  next scheduled cycle.
 
 SIGTERM/SIGINT: stop scheduling, let a running cycle finish for up to ``server.shutdown_timeout``
 (then cancel it: the journal keeps every operation it had sent or meant to send, and the next run
@@ -74,6 +77,8 @@ class Daemon:
         self._ctx: SyncContext | None = None
         self._lease: LeaderLease | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        #: an approval was queued by another process: the next cycle is started for it
+        self._approval_due = False
 
     # ----------------------------------------------------------------------------------- life
 
@@ -189,8 +194,9 @@ class Daemon:
         self._cycle = asyncio.current_task()
         ctx.fencing_token = lease.token
         self.notifier.status("syncing")
+        trigger, self._approval_due = ("approve" if self._approval_due else "schedule"), False
         try:
-            report = await run_cycle(ctx, trigger="schedule")
+            report = await run_cycle(ctx, trigger=trigger)
         except Exception as exc:  # the database, mostly: keep the daemon up, try again next time
             log.error("sync.error", error=f"{type(exc).__name__}: {exc}")
             self.last_result = "error"
@@ -237,12 +243,33 @@ class Daemon:
         assert lease is not None and scheduler is not None
         if lease.held:
             await lease.renew()
+            await self._take_queued_approvals(scheduler)
             return
+        await self._refresh_plan_gauges()
         if self._stop.is_set() or not await lease.try_acquire():
             return
         log.info("service.leader", holder=lease.holder)
         job = scheduler.get_job("sync")
         if job is not None:  # take over at once: the old leader may have left operations unsettled
+            job.modify(next_run_time=dt.datetime.now(dt.UTC))
+
+    async def _refresh_plan_gauges(self) -> int:
+        ctx = self._ctx
+        assert ctx is not None
+        try:
+            return await refresh_held_gauge(ctx.sessions, self.settings.sync.seconds("plan_ttl"))
+        except Exception as exc:  # the database: the sync job reports it; the gauges wait
+            log.debug("plans.gauge_failed", error=f"{type(exc).__name__}: {exc}")
+            return 0
+
+    async def _take_queued_approvals(self, scheduler: AsyncIOScheduler) -> None:
+        """Start a cycle now for an approval queued by another process (the cycle takes it)."""
+        if not await self._refresh_plan_gauges() or self._cycle is not None or self._stop.is_set():
+            return
+        job = scheduler.get_job("sync")
+        if job is not None and not self._approval_due:
+            self._approval_due = True
+            log.info("service.approval_queued", action="starting a cycle to apply it")
             job.modify(next_run_time=dt.datetime.now(dt.UTC))
 
 

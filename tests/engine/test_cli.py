@@ -41,9 +41,9 @@ async def test_run_once_plan_json_hold_and_approve(tmp_path: Path) -> None:
         before = sb.request_log.count(vendor="workbox")
         code, out, err = await syncd("--config", cfg, "--run-once")
         assert code == 3, (out, err)
-        assert "HELD" in out and "max_deletes = 5" in out and "syncd approve" in out
+        assert "HELD" in out and "max_deletes = 5" in out and f"syncd --config {cfg} approve" in out
         assert sb.request_log.count(vendor="workbox") == before
-        plan_id = out.split("syncd approve ")[1].split()[0].strip("`")
+        plan_id = out.split(" approve ")[1].split()[0].strip("`")
 
         code, out, err = await syncd("--config", cfg, "approve", plan_id)
         assert code == 0, (out, err)

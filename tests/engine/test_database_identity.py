@@ -28,9 +28,11 @@ def _before_apply(monkeypatch: pytest.MonkeyPatch, lose: Callable[[], Awaitable[
     """Run ``lose`` once the plan is made, just before its operations are journaled and sent."""
     original = Applier.journal_and_drive
 
-    async def journal_and_drive(self: Applier, run_id: int, plan_id: str, ops: Sequence[Op]) -> Any:
+    async def journal_and_drive(
+        self: Applier, run_id: int, plan_id: str, ops: Sequence[Op], **kw: Any
+    ) -> Any:
         await lose()
-        return await original(self, run_id, plan_id, ops)
+        return await original(self, run_id, plan_id, ops, **kw)
 
     monkeypatch.setattr(Applier, "journal_and_drive", journal_and_drive)
 
