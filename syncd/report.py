@@ -67,7 +67,10 @@ def print_plan(report: RunReport, out: Console, *, show_ops: int = MAX_OPS_SHOWN
             )
         out.print(table)
         if len(report.ops) > show_ops:
-            out.print(f"… and {len(report.ops) - show_ops} more (syncd plan --json shows all)")
+            out.print(
+                f"… and {len(report.ops) - show_ops} more (`{command('plan', '--all')}` shows all)",
+                soft_wrap=True,
+            )
     print_rejects(report, out)
     for source, kind, reason in report.stale:
         out.print(
