@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import getpass
 import os
+import shlex
 import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("revision", nargs="?", default="head")
     down = dbsub.add_parser("downgrade", help="downgrade the schema to REV ('base' removes it)")
     down.add_argument("revision")
+    down.add_argument("--yes", action="store_true", help="confirm a downgrade to base (it drops every table)")
     current = dbsub.add_parser("current", help="print the schema's current revision")
     backup = dbsub.add_parser(
         "backup",
@@ -202,6 +204,9 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
             await dbe.upgrade(engine, args.revision)
             print(f"database at {await dbe.current_revision(engine)}")  # noqa: T201
         elif args.db_command == "downgrade":
+            dbe.check_revision(args.revision)
+            if args.revision == "base" and not args.yes:
+                return await _refuse_downgrade(args, engine)
             await dbe.downgrade(engine, args.revision)
             print(f"database at {await dbe.current_revision(engine) or 'base (empty)'}")  # noqa: T201
         else:
@@ -212,6 +217,20 @@ async def _db(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         await engine.dispose()
     return ExitCode.OK
+
+
+async def _refuse_downgrade(args: argparse.Namespace, engine: Any) -> int:
+    """A downgrade to base without ``--yes``: what it would drop, and the command that does it."""
+    from syncd.db import engine as dbe
+
+    counts = ", ".join(f"{n} {label}" for label, n in await dbe.data_counts(engine))
+    config = f" --config {shlex.quote(str(args.config))}" if args.config else ""
+    print(  # noqa: T201
+        f"syncd: error: `db downgrade base` drops every table of the staging database ({counts}); "
+        f"to do it: syncd{config} db downgrade base --yes",
+        file=sys.stderr,
+    )
+    return ExitCode.USAGE
 
 
 async def _db_backup(args: argparse.Namespace, settings: Settings) -> int:

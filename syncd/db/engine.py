@@ -27,7 +27,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from syncd.errors import DatabaseError
+from syncd.errors import DatabaseError, UsageError
 
 log = structlog.get_logger(__name__)
 
@@ -114,6 +114,52 @@ def head_revision() -> str:
     return head
 
 
+#: what Alembic takes besides a revision id: the ends of the history and relative steps (``-1``, ``+1``)
+_SYMBOLIC = ("head", "heads", "base")
+
+
+def known_revisions() -> str:
+    """The revisions a command may name, for a message: ``0001…0003, head, base``."""
+    ids = sorted(s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions())
+    span = f"{ids[0]}…{ids[-1]}" if len(ids) > 2 else ", ".join(ids)
+    return f"{span}, head, base"
+
+
+def check_revision(revision: str) -> None:
+    """Refuse a revision the shipped migrations do not know, in one line (:class:`UsageError`)."""
+    if revision in _SYMBOLIC or (revision.lstrip("+-").isdigit() and revision[:1] in "+-"):
+        return
+    script = ScriptDirectory.from_config(alembic_config())
+    try:
+        found = script.get_revision(revision)
+    except Exception as exc:  # alembic raises CommandError or a ResolutionError subclass
+        raise UsageError(f"unknown revision {revision}; known: {known_revisions()}") from exc
+    if found is None:
+        raise UsageError(f"unknown revision {revision}; known: {known_revisions()}")
+
+
+#: tables whose rows a downgrade to base destroys, with how an operator calls them
+DATA_TABLES = (("ledger", "ledger rows"), ("operations", "journal entries"), ("sync_runs", "runs"))
+
+
+async def data_counts(engine: AsyncEngine) -> list[tuple[str, int]]:
+    """How many rows each table of :data:`DATA_TABLES` holds (a missing table counts 0)."""
+
+    def count(sync_conn: sa.Connection) -> list[tuple[str, int]]:
+        present = set(sa.inspect(sync_conn).get_table_names())
+        return [
+            (label, sync_conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one())
+            if name in present
+            else (label, 0)
+            for name, label in DATA_TABLES
+        ]
+
+    with translate_errors(engine):
+        async with engine.connect() as conn:
+            result: list[tuple[str, int]] = await conn.run_sync(count)
+            return result
+
+
 @contextmanager
 def translate_errors(engine: AsyncEngine) -> Iterator[None]:
     """Turn a driver or connection failure into :class:`DatabaseError` (one line, no parameters)."""
@@ -158,6 +204,7 @@ async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> Any:
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    check_revision(revision)
     before = await current_revision(engine)
     await _run(engine, command.upgrade, revision)
     after = await current_revision(engine)
@@ -166,6 +213,7 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 
 
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    check_revision(revision)
     before = await current_revision(engine)
     await _run(engine, command.downgrade, revision)
     log.info("db.downgraded", from_revision=before, to_revision=await current_revision(engine))
