@@ -23,7 +23,7 @@ import structlog
 from syncd import __version__, commands
 from syncd import report as report_mod
 from syncd.config import Settings, config_path, load_settings
-from syncd.config_checks import config_warnings
+from syncd.config_checks import config_warnings, secret_sources
 from syncd.db import history
 from syncd.engine.approval import request_approval
 from syncd.engine.context import SyncContext
@@ -167,6 +167,15 @@ def cmd_check_config(args: argparse.Namespace) -> int:
             print(f"{file}: {key}: {reason}" if key else f"{file}: {reason}", file=sys.stderr)  # noqa: T201
         print(f"syncd: {len(exc.problems)} configuration problem(s)", file=sys.stderr)  # noqa: T201
         return ExitCode.USAGE
+    from syncd.db.engine import sqlite_location_problem
+
+    problem = sqlite_location_problem(settings.database.url)
+    if problem:
+        print(f"database.url: {problem}", file=sys.stderr)  # noqa: T201
+        print("syncd: 1 configuration problem(s)", file=sys.stderr)  # noqa: T201
+        return ExitCode.USAGE
+    for source in secret_sources(args.config):
+        print(f"secret {source}", file=sys.stderr)  # noqa: T201
     for file, key, reason in config_warnings(settings, args.config):
         print(f"warning: {file}: {key}: {reason}" if key else f"warning: {file}: {reason}", file=sys.stderr)  # noqa: T201
     print(render_toml(settings.masked()))  # noqa: T201
@@ -187,6 +196,8 @@ def render_toml(data: dict[str, dict[str, Any]]) -> str:
                 lines.append(f"{key} = {'true' if value else 'false'}")
             elif isinstance(value, (int, float)):
                 lines.append(f"{key} = {value}")
+            elif isinstance(value, (list, tuple)):  # a TOML array (JSON's string escapes are TOML's)
+                lines.append(f"{key} = [{', '.join(json.dumps(str(v), ensure_ascii=False) for v in value)}]")
             else:
                 lines.append(f"{key} = {json.dumps(str(value), ensure_ascii=False)}")
         lines.append("")

@@ -37,16 +37,44 @@ MASK = "********"
 DEFAULT_WORKBOX_URL = "https://workbox.apigw.ntruss.com/workbox/workbox/openapi/v1"
 
 
-def state_dir() -> Path:
-    """``$STATE_DIRECTORY`` (systemd; the first entry if several) or ``./var``."""
+def state_dir(config_file: Path | None = None) -> Path:
+    """Where the staging database lives and relative SQLite paths point: ``$STATE_DIRECTORY``
+    (systemd; the first entry if several), else the configuration file's directory, else the current
+    directory (no configuration file).  Never the working directory when a file is in use, so a
+    command run from anywhere opens the same database."""
     env = os.environ.get("STATE_DIRECTORY")
     if env:
-        return Path(env.split(":")[0])
-    return Path.cwd() / "var"
+        return Path(env.split(":")[0]).absolute()
+    if config_file is not None:
+        return config_file.absolute().parent
+    return Path.cwd()
 
 
-def default_database_url() -> str:
-    return f"sqlite+aiosqlite:///{state_dir() / 'syncd.db'}"
+#: the default ``database.url``: ``syncd.db`` in the state directory (resolved by :func:`load_settings`)
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///syncd.db"
+
+
+def resolve_database_url(url: str, config_file: Path | None) -> str:
+    """A SQLite URL with a relative path made absolute against :func:`state_dir`; others unchanged."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(state_dir(config_file) / database)).render_as_string(hide_password=False)
+
+
+#: inline secret values that are a template's placeholder, not a secret (case-insensitive)
+_PLACEHOLDER = re.compile(
+    r"^(change[-_ ]?me|replace[-_ ]?me|your[-_].*|<.*>|x{3,}|todo|fixme|tbd|\.\.\.|…)$", re.I
+)
+
+
+def looks_like_placeholder(value: str) -> bool:
+    return bool(_PLACEHOLDER.match(value.strip()))
 
 
 _INTERVAL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
@@ -78,6 +106,13 @@ class Section(BaseModel):
         data = dict(data)
         creds = os.environ.get("CREDENTIALS_DIRECTORY")
         for key in cls.file_keys:
+            inline = data.get(key)
+            if isinstance(inline, str) and looks_like_placeholder(inline):
+                raise ValueError(
+                    f"{key} looks like a template's placeholder (change-me, your-…, <…>), not a secret: "
+                    f'remove it and give the secret as {key}_file = "/path" or in '
+                    f"$CREDENTIALS_DIRECTORY/{cls.section_name}_{key} (an inline value wins over both)"
+                )
             file_key = f"{key}_file"
             path = data.pop(file_key, None)
             if path is not None:
@@ -107,7 +142,7 @@ def _read_secret_file(path: Path, key: str, *, check_mode: bool = True) -> str:
 class DatabaseSettings(Section):
     section_name = "database"
     file_keys = ("url",)
-    url: str = Field(default_factory=default_database_url)
+    url: str = DEFAULT_DATABASE_URL
     auto_migrate: bool = True
     echo: bool = False
 
@@ -380,14 +415,28 @@ def read_toml(file: Path, label: str) -> dict[str, Any]:
 
 
 def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Read ``path`` (or ``$SYNCD_CONFIG``), apply the environment, validate."""
+    """Read ``path`` (or ``$SYNCD_CONFIG``), apply the environment, validate; a relative SQLite path
+    (and the default database) is resolved against :func:`state_dir`."""
     file = config_path(path)
     label = str(file) if file else "environment"
     data = read_toml(file, label) if file is not None else {}
     try:
-        return Settings(**data)
+        settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_problems(exc, label)) from None
+    url = resolve_database_url(settings.database.url, file)
+    if url == settings.database.url:
+        return settings
+    return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
+
+
+def _blame(loc: tuple[Any, ...], label: str) -> str:
+    """Where a bad value came from: its environment variable when one is set, else the file."""
+    if len(loc) >= 2:
+        name = f"{ENV_PREFIX}{str(loc[0]).upper()}__{str(loc[1]).upper()}"
+        if name in os.environ:
+            return f"environment {name}"
+    return label
 
 
 def _problems(exc: ValidationError, label: str) -> list[tuple[str, str, str]]:
@@ -401,5 +450,5 @@ def _problems(exc: ValidationError, label: str) -> list[tuple[str, str, str]]:
             reason = "required key is missing"
         else:
             reason = str(err["msg"]).removeprefix("Value error, ")
-        problems.append((label, loc, reason))
+        problems.append((_blame(err["loc"], label), loc, reason))
     return problems

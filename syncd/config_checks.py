@@ -70,3 +70,38 @@ def config_warnings(
                 "$CREDENTIALS_DIRECTORY files",
             ))  # fmt: skip
     return warnings
+
+
+def secret_sources(path: str | os.PathLike[str] | None) -> list[str]:
+    """For each secret, where its value comes from (never the value): ``section.key: SOURCE``, in
+    the order of precedence that chose it (inline, ``<key>_file``, ``$CREDENTIALS_DIRECTORY``)."""
+    file = config_path(path)
+    data = read_toml(file, str(file)) if file is not None else {}
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    out = []
+    for name, field in Settings.model_fields.items():
+        model = field.annotation
+        if not (isinstance(model, type) and issubclass(model, Section)):
+            continue
+        raw = data.get(name)
+        section: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        for key in model.file_keys:
+            env = f"SYNCD_{name.upper()}__{key.upper()}"
+            env_file = f"{env}_FILE"
+            cred = os.path.join(creds, f"{name}_{key}") if creds else None
+            if env in os.environ:
+                source = f"environment {env}"
+            elif section.get(key) not in (None, ""):
+                source = f"inline in {file}"
+            elif env_file in os.environ:
+                source = f"file {os.environ[env_file]} (environment {env_file})"
+            elif section.get(f"{key}_file"):
+                source = f"file {section[f'{key}_file']}"
+            elif cred is not None and os.path.isfile(cred):
+                source = f"credential {cred}"
+            elif key == "url" and name == "database":
+                continue  # not a secret unless it carries a password
+            else:
+                source = "not set"
+            out.append(f"{name}.{key}: {source}")
+    return out

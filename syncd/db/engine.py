@@ -40,10 +40,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
+            problem = sqlite_location_problem(url)
+            if problem:
+                raise DatabaseError(problem)
             _private_sqlite_file(Path(database))
+        log.info("db.location", database=str(Path(database).absolute()) if database else database)
         kwargs["connect_args"] = {"timeout": 30}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=5, max_overflow=10)
+        log.info("db.location", database=f"{parsed.host}:{parsed.port or 5432}/{parsed.database}")
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
 
@@ -72,6 +77,33 @@ def _wal_mode(cur: Any, patience: float = 30.0) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def sqlite_location_problem(url: str) -> str | None:
+    """Why a SQLite database at ``url`` could not be created or written, or None (PostgreSQL: None)."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    path = Path(database).absolute()
+    existing = next(d for d in (path.parent, *path.parent.parents) if d.exists())
+    if not existing.is_dir():
+        return f"cannot create the database directory {path.parent}: {existing} is not a directory"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "directory" if existing == path.parent else f"directory {path.parent} under"
+        reason = "read-only file system" if _read_only_fs(existing) else "permission denied"
+        return (
+            f"cannot write the database {what} {existing} ({reason}): the staging database {path} needs "
+            "it writable (set $STATE_DIRECTORY or database.url to a writable place)"
+        )
+    return None
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _private_sqlite_file(path: Path) -> None:
