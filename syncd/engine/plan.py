@@ -78,7 +78,10 @@ def ledger_digest(entries: Iterable[tuple[str, str, str]]) -> str:
 
 
 def plan_hash(ops: list[Op]) -> str:
-    return hashlib.sha256(canonical([op.as_dict() for op in ops]).encode()).hexdigest()
+    """What the operations do (kind, key, action, body), not how they are numbered: the same held
+    deletes planned beside other operations, or alone, hash alike."""
+    lines = sorted(canonical([op.kind, op.key, op.action, op.body]) for op in ops)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 def make_plan(desired: Mapping[str, Mapping[str, Body]], ledger: Mapping[tuple[str, str], Body]) -> list[Op]:

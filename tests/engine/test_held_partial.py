@@ -100,3 +100,15 @@ async def test_a_queued_approval_is_counted_apart_from_held_plans(world: World) 
     async with world.ctx.sessions() as db:
         status = await db.scalar(sa.select(Plan.status).where(Plan.id == held.held_plan_id))
     assert status == "queued"
+
+
+async def test_the_held_plan_keeps_its_id_while_nothing_changes(world: World) -> None:
+    """By hand: `--run-once` held 45 deletes beside 3 hires; `syncd plan` afterwards (the hires
+    applied, so the deletes are numbered anew) must name the same held plan, not supersede it."""
+    assert (await run_cycle(world.ctx)).exit_code == 0
+    _wave_and_hires(world)
+    held = await run_cycle(world.ctx)
+    dry = await run_cycle(world.ctx, dry_run=True)
+    assert held.held_plan_id and dry.held_plan_id == held.held_plan_id
+    report = await approve(world.ctx, held.held_plan_id, "dana")
+    assert report.exit_code == 0 and world.workbox_requests(method="DELETE") == 45, report.message()
