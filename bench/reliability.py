@@ -1,7 +1,7 @@
 """The reliability campaigns of issue 8, in one command, with a summary table.
 
     python -m bench.reliability [--db sqlite,postgres] [--crash-runs 50] [--fault-rounds 4]
-                                [--campaigns crash,faults,hostile,deletion] [--seed N] [--no-pg-restart]
+                                [--campaigns crash,faults,hostile,deletion] [--seed N] [--pg-restart]
                                 [--out docs/reliability.md]
 
 * crash   — SIGKILL ``syncd --run-once`` at random points (time- and request-count-based), restart;
@@ -45,7 +45,13 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--fault-rounds", type=int, default=4)
     p.add_argument("--employees", type=int, default=60, help="company size of the crash/fault campaigns")
     p.add_argument("--seed", type=int, default=None, help="RNG seed (default: derived from the time)")
-    p.add_argument("--no-pg-restart", action="store_true", help="skip the PostgreSQL restart run")
+    p.add_argument(
+        "--pg-restart",
+        action="store_true",
+        help="also restart the host's PostgreSQL cluster (pg_ctlcluster … restart) during a run: only on a "
+        "machine whose PostgreSQL nothing else uses",
+    )
+    p.add_argument("--no-pg-restart", action="store_true", help="(the default; kept for old command lines)")
     p.add_argument("--workdir", type=Path, default=None, help="keep logs and databases here")
     p.add_argument("--out", type=Path, default=None, help="write the summary into this Markdown file")
     return p.parse_args(argv)
@@ -75,7 +81,7 @@ async def _main(args: argparse.Namespace, command: str) -> int:
         if "crash" in campaigns:
             r = await crash_campaign(
                 db, work / db, runs=args.crash_runs, seed=seed, employees=args.employees,
-                pg_restart=not args.no_pg_restart,
+                pg_restart=args.pg_restart and not args.no_pg_restart,
             )  # fmt: skip
             dup = len(r.duplicates)
             met = r.converged == len(r.runs) and dup == 0 and r.lost == 0 and r.ledger_mismatches == 0
@@ -165,6 +171,7 @@ def _write_doc(path: Path, stamp: str, command: str, seed: int, summary: str, se
         + "\n\n".join(sections)
         + f"\n{marker}\n"
     )
+    path.parent.mkdir(parents=True, exist_ok=True)
     text = path.read_text() if path.exists() else ""
     if text.count(marker) >= 2:
         head, _, rest = text.partition(marker)
