@@ -74,8 +74,7 @@ class RunReport:
         applied, recovered = self.applied, self.recovered
         self._adoption()
         if self.stale:
-            self.fail("stale source(s): " + "; ".join(f"{s} {k}: {r}" for s, k, r in self.stale),
-                      result=RunResult.STALE)  # fmt: skip
+            self.fail("stale source(s): " + "; ".join(self.stale_lines()), result=RunResult.STALE)
         elif (applied and (applied.failed or applied.pending or applied.aborted)) or (
             recovered and recovered.failed
         ):
@@ -118,13 +117,20 @@ class RunReport:
             )
         if self.quarantined:
             parts.append(f"{self.quarantined} records in quarantine")
-        for source, kind, reason in self.stale:
-            parts.append(f"STALE {source} {kind}: {reason}")
+        parts += [f"STALE {line}" for line in self.stale_lines()]
         if self.held:
             parts.append(self._held_message())
-        if self.error:
+        if self.error and not self.error.startswith("stale source(s): "):  # listed just above
             parts.append(self.error)
         return "; ".join(parts)
+
+    def stale_lines(self) -> list[str]:
+        """``source kind, kind: reason`` once per source and reason (one failed login stales both of
+        a source's kinds with the same reason)."""
+        grouped: dict[tuple[str, str], list[str]] = {}
+        for source, kind, reason in self.stale:
+            grouped.setdefault((source, reason), []).append(kind)
+        return [f"{source} {', '.join(kinds)}: {reason}" for (source, reason), kinds in grouped.items()]
 
     def interrupted_message(self) -> str:
         """What an interruption left, and the command that finishes it."""

@@ -190,3 +190,13 @@ async def test_plan_json_names_the_held_plan(sb: Sandbox, tmp_path: Path) -> Non
         plan["approve"]
         == f"syncd --config {shlex.quote(os.path.abspath(cfg))} approve {plan['held_plan_id']}"
     )
+
+
+async def test_a_failed_source_is_reported_once(sb: Sandbox, tmp_path: Path) -> None:
+    """Item 8: a wrong InfinityHR password: the reason is printed once, not per kind and again in
+    the run's error."""
+    cfg = _config(tmp_path, sb, infinityhr={"vendor_password": "wrong-password"})
+    code, out, err = await syncd_command("--config", str(cfg), "--run-once")
+    assert code == 1, (out, err)
+    assert out.count("VendorNotFoundException") == 1, out
+    assert "infinityhr department, employee" in out or "infinityhr employee, department" in out, out
