@@ -197,6 +197,13 @@ class Daemon:
         trigger, self._approval_due = ("approve" if self._approval_due else "schedule"), False
         try:
             report = await run_cycle(ctx, trigger=trigger)
+        except asyncio.CancelledError:
+            # the shutdown cancelled it (a second signal, or the drain timeout): the run is recorded
+            # interrupted and its journal re-driven next time; end the job quietly (the scheduler
+            # would print CancelledError's traceback)
+            log.warning("sync.cancelled", reason="shutdown")
+            self.last_result = "interrupted"
+            return
         except Exception as exc:  # the database, mostly: keep the daemon up, try again next time
             log.error("sync.error", error=f"{type(exc).__name__}: {exc}")
             self.last_result = "error"

@@ -200,3 +200,23 @@ async def test_a_failed_source_is_reported_once(sb: Sandbox, tmp_path: Path) -> 
     assert code == 1, (out, err)
     assert out.count("VendorNotFoundException") == 1, out
     assert "infinityhr department, employee" in out or "infinityhr employee, department" in out, out
+
+
+async def test_a_second_sigterm_during_a_cycle_stops_without_a_traceback(sb: Sandbox, tmp_path: Path) -> None:
+    """Item 8: the second SIGTERM cancels the running cycle: no apscheduler CancelledError traceback,
+    exit 0, and the run is recorded interrupted."""
+    cfg = _config(tmp_path, sb, DAEMON, workbox={"max_concurrency": 1, "requests_per_second": 1000.0})
+    sb.faults["workbox"].update({"latency_ms": 50.0})
+    d = await Daemon(cfg).start()
+    try:
+        await d.wait_for(lambda: sb.request_log.count(vendor="workbox") >= 10, 60, "pushing")
+        d.signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)
+        d.signal(signal.SIGTERM)
+        code = await d.wait(30)
+    finally:
+        await d.stop()
+    text = "\n".join(d.other) + "\n" + "\n".join(json.dumps(e) for e in d.events)
+    assert code == 0, d.tail()
+    assert "Traceback" not in text and "CancelledError" not in text, d.tail(60)
+    assert d.named("run.interrupted"), d.tail()
