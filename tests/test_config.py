@@ -177,10 +177,21 @@ def test_check_config_never_prints_a_secret(tmp_path: Path) -> None:
     assert "********" in out and 'vendor_id = "vendor"' in out
 
 
-def test_example_config_is_valid() -> None:
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    """The example holds no secrets: with them as systemd credentials (as docs/operations.md installs
+    it) it is a valid configuration; without them check-config names each missing one."""
     example = Path(__file__).resolve().parents[1] / "config" / "syncd.example.toml"
-    result = run_cli("--config", str(example), "check-config")
+    bare = run_cli("--config", str(example), "check-config", env={"STATE_DIRECTORY": str(tmp_path / "state")})
+    assert bare.returncode == 2 and "infinityhr.vendor_password: required key is missing" in bare.stderr
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    for name in ("infinityhr_vendor_password", "whosoff_client_secret", "whosoff_password",
+                 "workbox_api_key", "workbox_secret_key"):  # fmt: skip
+        (creds / name).write_text(f"not-a-real-{name}\n")
+    env = {"CREDENTIALS_DIRECTORY": str(creds), "STATE_DIRECTORY": str(tmp_path / "state")}
+    result = run_cli("--config", str(example), "check-config", env=env)
     assert result.returncode == 0, result.stderr
+    assert f"workbox.secret_key: credential {creds / 'workbox_secret_key'}" in result.stderr
 
 
 def test_example_config_documents_every_key() -> None:
