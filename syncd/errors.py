@@ -87,6 +87,14 @@ class TransientError(VendorError):
         super().__init__(vendor, message, **kw)
 
 
+class UnreachableError(TransientError):
+    """The vendor's host could not be reached (refused, no route, name not resolved).
+
+    Usually a wrong ``url`` or a firewall rather than a passing fault: retried once, not for the whole
+    back-off budget, so the operator hears about it in seconds.
+    """
+
+
 class AuthError(VendorError):
     """Authentication failed (bad credentials, expired token/session that could not be renewed)."""
 

@@ -34,7 +34,7 @@ from tenacity import (
 from yarl import URL
 
 from syncd.config import VendorSettings
-from syncd.errors import ProtocolError, TransientError, VendorError
+from syncd.errors import ProtocolError, TransientError, UnreachableError, VendorError
 from syncd.metrics import VENDOR_REQUEST_SECONDS
 
 T = TypeVar("T")
@@ -148,6 +148,8 @@ class Transport:
                 message = "response body is not valid compressed data"
                 return "bad_encoding", ProtocolError(self.vendor, message, method=method)
             return "payload", TransientError(self.vendor, "response body was cut short", method=method)
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            return "unreachable", UnreachableError(self.vendor, _unreachable(exc), method=method)
         name = type(exc).__name__
         return name, TransientError(self.vendor, f"connection failed ({name})", method=method)
 
@@ -206,7 +208,7 @@ class Transport:
                 left = max(0.0, s.retry_deadline - (time.monotonic() - started))
                 retrying = AsyncRetrying(
                     retry=retry_if_exception_type(TransientError),
-                    stop=stop_after_attempt(s.retry_attempts) | stop_before_delay(left),
+                    stop=stop_after_attempt(s.retry_attempts) | stop_before_delay(left) | _unreachable_twice,
                     wait=self._wait,
                     before_sleep=self._log_retry(method),
                     reraise=True,
@@ -242,6 +244,25 @@ class Transport:
             )
 
         return before_sleep
+
+
+def _unreachable_twice(state: RetryCallState) -> bool:
+    """Stop once an unreachable host has been tried twice: more back-off only delays the message."""
+    exc = state.outcome.exception() if state.outcome is not None else None
+    return isinstance(exc, UnreachableError) and state.attempt_number >= 2
+
+
+def _unreachable(exc: aiohttp.ClientConnectorError) -> str:
+    """``cannot connect to HOST:PORT (why)``: where syncd tried, and the operating system's reason."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        why = "host name not resolved"
+    elif isinstance(exc.os_error, ConnectionRefusedError):
+        why = "connection refused"
+    elif isinstance(exc.os_error, TimeoutError):
+        why = "connect timed out"
+    else:
+        why = exc.os_error.strerror or type(exc.os_error).__name__
+    return f"cannot connect to {exc.host}:{exc.port} ({why})"
 
 
 def _is_decoding_error(exc: aiohttp.ClientPayloadError) -> bool:
