@@ -25,7 +25,7 @@ from syncd import report as report_mod
 from syncd.config import Settings, config_path, load_settings
 from syncd.config_checks import config_warnings, secret_sources
 from syncd.db import history
-from syncd.engine.approval import request_approval
+from syncd.engine.approval import request_approval, resolve_plan_id
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import approve, run_cycle
 from syncd.errors import ConfigError, Interrupted, LeaseHeldError, SyncdError, UsageError
@@ -356,6 +356,7 @@ async def _approve(args: argparse.Namespace, settings: Settings) -> int:
     s = settings.sync
     approver = args.by or _login_name()
     async with SyncContext.open(settings) as ctx, _interruptible(ctx):
+        args.plan_id = await resolve_plan_id(ctx, args.plan_id)
         try:
             lease_cm = hold_lease(settings.database.url, ctx.engine, period=s.lease_period, wait=0)
             async with lease_cm as lease:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Any, TextIO
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -22,9 +24,10 @@ MAX_OPS_SHOWN = 200
 
 
 def console(stream: TextIO | None = None) -> Console:
-    return Console(
-        file=stream or sys.stdout, soft_wrap=False, width=None if (stream or sys.stdout).isatty() else 140
-    )
+    """Output at the terminal's width (or ``$COLUMNS``); 140 columns on a pipe or file."""
+    stream = stream or sys.stdout
+    sized = stream.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(file=stream, soft_wrap=False, width=None if sized else 140)
 
 
 def _value(v: Any) -> str:
@@ -168,11 +171,22 @@ def print_run(report: RunReport, out: Console) -> None:
         out.print(table)
 
 
-def _approval(run: dict[str, Any]) -> Text | str:
-    if not run.get("approved_by"):
-        return "—"
-    at = run["approved_at"]
-    return literal(f"{run['approved_by']} at {at:%Y-%m-%d %H:%M} UTC" if at else run["approved_by"])
+def _short_id(plan_id: str | None) -> str:
+    """A plan's first 8 characters: what ``syncd runs`` shows and ``syncd approve`` accepts."""
+    return plan_id[:8] if plan_id else "—"
+
+
+def _notes(run: dict[str, Any]) -> str:
+    """What a run changed, and what else happened in it (quarantine, stale sources, approval)."""
+    notes = [_changes_of(run["counts"] or {})]
+    if run["quarantine_size"]:
+        notes.append(f"quarantine {run['quarantine_size']}")
+    if run["stale_sources"]:
+        notes.append(f"stale: {', '.join(run['stale_sources'])}")
+    if run.get("approved_by"):
+        at = run["approved_at"]
+        notes.append(f"approved by {run['approved_by']}" + (f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""))
+    return "; ".join(notes)
 
 
 def _changes_of(counts: dict[str, Any]) -> str:
@@ -190,34 +204,23 @@ def _changes_of(counts: dict[str, Any]) -> str:
 
 
 def print_runs(rows: list[dict[str, Any]], held: list[Any], out: Console) -> None:
-    table = Table(title="Recent runs", title_justify="left")
-    for col in (
-        "run",
-        "trigger",
-        "started (UTC)",
-        "seconds",
-        "result",
-        "plan",
-        "changes",
-        "quarantine",
-        "stale",
-        "approved by",
-    ):
-        table.add_column(col, overflow="fold")
+    """Recent runs, one row each, readable at 80 columns: plans by their short id (see ``approve``)."""
+    table = Table(
+        title="Recent runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1, 0, 0)
+    )
+    for col in ("run", "started (UTC)", "s", "trigger", "result", "plan"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("changes", overflow="fold", ratio=1)
     for r in rows:
-        changes = _changes_of(r["counts"] or {})
         secs = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f}" if r["finished_at"] else "…"
         table.add_row(
             str(r["id"]),
-            literal(r["trigger"]),
-            r["started_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            r["started_at"].strftime("%Y-%m-%d %H:%M"),
             secs,
+            literal(r["trigger"]),
             literal(r["result"]),
-            _cell(r["plan_id"]),
-            literal(changes),
-            str(r["quarantine_size"]),
-            literal(", ".join(r["stale_sources"] or []) or "—"),
-            _approval(r),
+            literal(_short_id(r["plan_id"])),
+            literal(_notes(r)),
         )
     out.print(table)
     for plan in held:

@@ -89,6 +89,14 @@ async def load_plan(sessions: Sessions, plan_id: str) -> Plan | None:
         return await db.get(Plan, plan_id)
 
 
+async def plan_ids_starting(sessions: Sessions, prefix: str, limit: int = 3) -> list[str]:
+    """The ids of plans that begin with ``prefix`` (at most ``limit``, oldest first)."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    stmt = sa.select(Plan.id).where(Plan.id.like(f"{escaped}%", escape="\\"))
+    async with sessions() as db:
+        return list((await db.scalars(stmt.order_by(Plan.created_at).limit(limit))).all())
+
+
 async def set_plan_status(
     sessions: Sessions, plan_id: str, status: PlanStatus, *, only_from: Collection[PlanStatus] = ()
 ) -> bool:

@@ -91,6 +91,28 @@ async def refresh_held_gauge(sessions: records.Sessions, ttl: float) -> int:
     return queued
 
 
+SHORT_ID = 8
+
+
+async def resolve_plan_id(ctx: SyncContext, ref: str) -> str:
+    """The plan an operator means: its whole id, or a unique prefix of at least 8 characters (the
+    short id ``syncd runs`` shows)."""
+    if await records.load_plan(ctx.sessions, ref) is not None:
+        return ref
+    if len(ref) < SHORT_ID:
+        raise ApprovalRefused(
+            f"no plan {ref!r}: give the whole id or at least {SHORT_ID} characters of it "
+            f"(`{command('runs')}` lists them)"
+        )
+    found = await records.plan_ids_starting(ctx.sessions, ref)
+    if len(found) > 1:
+        several = ", ".join(found)
+        raise ApprovalRefused(f"{ref!r} is the start of several plans ({several}): give more of the id")
+    if not found:
+        raise ApprovalRefused(f"no plan {ref!r}: list held plans with `{command('runs')}`")
+    return found[0]
+
+
 async def _approvable(ctx: SyncContext, plan_id: str) -> Plan:
     """The plan, if it may still be approved; else why not (marking an expired one so)."""
     plan = await records.load_plan(ctx.sessions, plan_id)

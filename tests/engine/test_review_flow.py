@@ -49,11 +49,11 @@ def _pasted(text: str, verb: str) -> list[str]:
     return shlex.split(m.group(1))
 
 
-async def _paste(argv: list[str], cwd: Path) -> tuple[int, str, str]:
+async def _paste(argv: list[str], cwd: Path, columns: int = 200) -> tuple[int, str, str]:
     assert argv[0] == "syncd"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "syncd", *argv[1:], cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=base_env(COLUMNS="200"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=base_env(COLUMNS=str(columns)),
     )  # fmt: skip
     async with asyncio.timeout(90):
         out, err = await proc.communicate()
@@ -93,6 +93,28 @@ async def test_the_held_message_and_refusals_name_runnable_commands(sb: Sandbox,
     code, out, err = await _paste(_pasted(err, "approve"), tmp_path)
     assert code == 0, (out, err)
     assert sb.request_log.count(vendor="workbox", method="DELETE") == 9
+
+
+async def test_runs_reads_at_80_columns_and_approve_takes_the_short_id(sb: Sandbox, tmp_path: Path) -> None:
+    """Item 8: `syncd runs` fits an 80-column terminal (a plan id no longer folds over six lines):
+    it shows a plan by its first 8 characters, and `approve` accepts that unique prefix."""
+    cfg = _config(tmp_path, sb, sync={"max_deletes": 5})
+    assert (await syncd_command("--config", str(cfg), "--run-once"))[0] == 0
+    _terminate(sb, 8)
+    code, out, _ = await syncd_command("--config", str(cfg), "--run-once")
+    plan_id = _pasted(out, "approve")[-1]
+    code, out, err = await _paste(["syncd", "--config", str(cfg), "runs"], tmp_path, columns=80)
+    assert code == 0, err
+    table = out.split("held plan")[0]
+    assert max(map(len, table.splitlines())) <= 80, table
+    rows = [line for line in table.splitlines() if re.match(r"^\s*[12]\s", line)]
+    assert len(rows) == 2, table  # one line per run: nothing folds
+    assert plan_id[:8] in table and plan_id not in table
+    code, out, err = await _paste(["syncd", "--config", str(cfg), "approve", plan_id[:5]], tmp_path)
+    assert code == 1 and "at least 8 characters" in err, (out, err)
+    code, out, err = await _paste(["syncd", "--config", str(cfg), "approve", plan_id[:8]], tmp_path)
+    assert code == 0, (out, err)
+    assert sb.request_log.count(vendor="workbox", method="DELETE") == 8
 
 
 async def test_approve_without_a_config_file_says_so(tmp_path: Path) -> None:
