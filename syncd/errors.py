@@ -74,7 +74,7 @@ class VendorError(SyncdError):
             parts.append(method)
         if status is not None:
             parts.append(f"HTTP {status}")
-        if code:
+        if code and code != str(status):  # the gateway's bare 401 is not said twice
             parts.append(code)
         super().__init__(f"{' '.join(parts)}: {message}")
 

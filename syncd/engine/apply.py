@@ -59,6 +59,8 @@ class Applier:
         self._settler = SettleBatcher(self._journal)
         #: creates answered "already exists" so far (replayed as updates)
         self._replayed_creates = 0
+        #: why pushing stopped (every worker in flight meets the same error: it is logged once)
+        self._stopped: str | None = None
 
     # ----------------------------------------------------------------------------------- plans
 
@@ -254,7 +256,9 @@ class Applier:
             await self._replayable(job)
         except VendorConfigError as exc:
             self._settler.settle(job, OpState.PENDING, error=str(exc), code=exc.code)
-            log.error("apply.stopped", kind=job.kind, key=job.key, code=exc.code, error=str(exc))
+            if self._stopped != str(exc):
+                self._stopped = str(exc)
+                log.error("apply.stopped", kind=job.kind, key=job.key, code=exc.code, error=str(exc))
             return Answer(OpState.PENDING, exc.code, str(exc), abort=True)
         except RejectedError as exc:
             self._settler.settle(job, OpState.FAILED, error=str(exc), code=exc.code)

@@ -34,7 +34,7 @@ from tenacity import (
 from yarl import URL
 
 from syncd.config import VendorSettings
-from syncd.errors import ProtocolError, TransientError, UnreachableError, VendorError
+from syncd.errors import ProtocolError, TransientError, UnreachableError, VendorConfigError, VendorError
 from syncd.metrics import VENDOR_REQUEST_SECONDS
 
 T = TypeVar("T")
@@ -111,6 +111,7 @@ class Transport:
         """
         status = "error"
         code: str | None = None
+        quiet = False
         async with self._semaphore:
             await self._limiter.acquire()
             started = time.monotonic()
@@ -130,6 +131,11 @@ class Transport:
                     if resp.status == 429:
                         raise self._rate_limited(resp, method)
                     return await handle(resp)
+            except VendorConfigError as exc:
+                # a request that can never succeed as configured: whoever stops on it reports it
+                # once (apply.stopped, stage.stale), instead of a warning per request in flight
+                code, quiet = exc.code or type(exc).__name__, True
+                raise
             except VendorError as exc:
                 code = exc.code or type(exc).__name__
                 raise
@@ -137,7 +143,7 @@ class Transport:
                 code, error = self._translate(exc, method)
                 raise error from exc
             finally:
-                self._account(method, status, attempt, time.monotonic() - started, code)
+                self._account(method, status, attempt, time.monotonic() - started, code, quiet=quiet)
 
     def _translate(self, exc: BaseException, method: str) -> tuple[str, VendorError]:
         """A transport failure as (log code, :mod:`syncd.errors` exception)."""
@@ -153,8 +159,11 @@ class Transport:
         name = type(exc).__name__
         return name, TransientError(self.vendor, f"connection failed ({name})", method=method)
 
-    def _account(self, method: str, status: str, attempt: int, elapsed: float, code: str | None) -> None:
-        """One metric sample and one log event per HTTP request (a warning when it failed)."""
+    def _account(
+        self, method: str, status: str, attempt: int, elapsed: float, code: str | None, *, quiet: bool = False
+    ) -> None:
+        """One metric sample and one log event per HTTP request (a warning when it failed, unless
+        ``quiet``: the caller reports that failure)."""
         observer = self._latency.get((method, status))
         if observer is None:  # labels() takes a lock and validates: once per method and status
             observer = VENDOR_REQUEST_SECONDS.labels(self.vendor, method, status)
@@ -167,8 +176,8 @@ class Transport:
             "elapsed_ms": round(elapsed * 1000, 1),
             "attempt": attempt,
         }
-        if code is None:
-            log.debug("vendor.request", **event)
+        if code is None or quiet:
+            log.debug("vendor.request", **({"code": code} if code else {}), **event)
         else:
             log.warning("vendor.request", code=code, **event)
 

@@ -76,3 +76,22 @@ async def test_unreachable_vendor_is_a_clean_failure(tmp_path: Path) -> None:
     where = sb.base_url.removeprefix("http://")
     assert f"cannot connect to {where} (connection refused)" in out, out
     assert elapsed < 8, f"an unreachable vendor took {elapsed:.1f}s to report"
+
+
+async def test_a_wrong_workbox_secret_is_reported_once(tmp_path: Path) -> None:
+    """Item 8 of the operator's-path issue: every worker in flight got the same 401, and each logged
+    it (16 identical lines); the stop is reported once, and the status is not said twice."""
+    async with run_sandbox(SandboxOptions(employees=40, seed=4, port=0)) as sb:
+        cfg = write_config(
+            tmp_path / "syncd.toml",
+            sb,
+            f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}",
+            base=COMMAND,
+            workbox={"secret_key": "sbx-not-the-secret"},
+        )
+        code, out, err = await syncd("--config", str(cfg), "--run-once")
+    assert code == 1, (out, err)
+    assert "check workbox.api_key" in out and "HTTP 401 401" not in out + err
+    loud = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    loud = [e for e in loud if e["level"] in ("warning", "error") and "401" in json.dumps(e)]
+    assert [e["event"] for e in loud] == ["apply.stopped"], loud
