@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sandbox = add("sandbox", "serve the bundled InfinityHR/WhosOff/WORKBOX simulators")
     sandbox.add_argument(
-        "sandbox_args", nargs=argparse.REMAINDER, help="options of the sandbox (see `syncd sandbox --help`)"
+        "sandbox_args", nargs=argparse.REMAINDER, help="the sandbox's own options and commands"
     )
     return parser
 
@@ -433,15 +433,32 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
+#: the top-level options that take a value (``syncd --config X sandbox …``)
+_VALUED = ("--config", "-c", "--log-level", "--log-format")
+
+
+def _sandbox_at(argv: Sequence[str]) -> int | None:
+    """Where ``sandbox`` is the command in ``argv`` (after top-level options only), else ``None``."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "sandbox":
+            return i
+        if not word.startswith("-"):
+            return None
+        i += 2 if word in _VALUED else 1
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    # the sandbox has its own options: everything after `sandbox` is passed to it as it is
-    args, extra = parser.parse_known_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # the sandbox has its own options and help: everything after `sandbox` is passed to it as it is
+    at = _sandbox_at(argv)
+    args = parser.parse_args(argv if at is None else argv[: at + 1])
+    if at is not None:
+        args.sandbox_args = argv[at + 1 :]
     commands.use_config(config_path(getattr(args, "config", None)))  # messages name it
-    if args.command == "sandbox":
-        args.sandbox_args = [*extra, *args.sandbox_args]
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.run_once:
         if args.command not in (None, "run"):
             parser.error("--run-once is a command of its own; drop the other command")

@@ -10,8 +10,10 @@
 - ``POST /_sandbox/whosoff/revoke`` → revokes every WhosOff token
 - ``POST /_sandbox/whosoff/settings`` ``{"token_lifetime","renew_window"}``
 - ``POST /_sandbox/infinityhr/settings`` ``{"idle_timeout"}``; ``POST /_sandbox/infinityhr/expire-sessions``
-- ``POST /_sandbox/hr/mutate`` ``{"op": …, …args}``; ``GET /_sandbox/hr/employees``;
-  ``GET /_sandbox/hr/departments``; ``GET /_sandbox/whosoff/users``
+- ``POST /_sandbox/hr/mutate`` ``{"op": …, …args}`` (``"count": N``: the op on N employees at once);
+  ``GET /_sandbox/hr/employees``; ``GET /_sandbox/hr/departments``; ``GET /_sandbox/whosoff/users``
+
+docs/sandbox.md documents them for a person driving the sandbox by hand.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .faults import VENDORS
-from .mutations import MutationError
+from .mutations import MutationError, mutate_many
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -214,6 +216,8 @@ class ControlAPI:
         if not isinstance(op, str):
             return _bad("op is required")
         try:
+            if "count" in data:
+                return _json(mutate_many(self.sb.company, op, data))
             return _json(self.sb.mutate(op, **data))
         except MutationError as exc:
             return _bad(str(exc))

@@ -1,5 +1,8 @@
 """HR mutations applied while the sandbox runs (``POST /_sandbox/hr/mutate`` and ``Sandbox.mutate``).
 
+One op per request, or the same op on many employees at once with ``"count": N`` (see
+:func:`mutate_many`; ``syncd sandbox hr …`` is its command line).
+
 Every employee mutation bumps ``LastModified`` and appends a GetEmployeeChanges entry (``Add`` for
 hire, ``Delete`` for delete, ``Change`` otherwise). Department mutations change GetDepartments only
 (and the mirrored WhosOff department); they record no employee change. Linked WhosOff users follow
@@ -311,3 +314,33 @@ def mutate(company: Company, op: str, args: dict[str, Any]) -> dict[str, Any]:
     if func is None:
         raise MutationError(f"unknown op {op!r}; one of {', '.join(OPS)}")
     return func(company, args)
+
+
+#: the ops that make something new rather than change an employee
+_CREATING = ("hire", "dept_create")
+MAX_COUNT = 10_000
+
+
+def mutate_many(company: Company, op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """``{"op", "count": N, …args}``: the op ``N`` times, ``{"op", "count", "results": […]}``.
+
+    An op that makes something (``hire``, ``dept_create``) runs ``N`` times; an op on an employee takes
+    the first ``N`` active employees by EmployeeID (so a wave is reproducible for a seed).  Nothing is
+    changed when fewer than ``N`` qualify."""
+    args = dict(args)
+    count = args.pop("count")
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
+        raise MutationError(f"count must be a whole number from 1 to {MAX_COUNT}")
+    if op not in OPS:
+        raise MutationError(f"unknown op {op!r}; one of {', '.join(OPS)}")
+    if op in _CREATING:
+        return {"op": op, "count": count, "results": [mutate(company, op, dict(args)) for _ in range(count)]}
+    if op.startswith("dept_"):
+        raise MutationError(f"count works with hire, dept_create and the employee ops, not {op}")
+    if "employee_id" in args:
+        raise MutationError("count picks the employees: give either employee_id or count")
+    active = [e.employee_id for e in company.employee_list() if e.status == "Active"][:count]
+    if len(active) < count:
+        raise MutationError(f"only {len(active)} active employees, fewer than count {count}")
+    results = [mutate(company, op, {**args, "employee_id": eid}) for eid in active]
+    return {"op": op, "count": count, "results": results}

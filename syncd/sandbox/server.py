@@ -1,7 +1,8 @@
 """``syncd sandbox``: serve all three vendor simulators until SIGTERM/SIGINT.
 
-Run as ``syncd sandbox [--employees N] [--seed S] [--port P] [--host H] [--signature v1|v2]`` (wired by
-``syncd.cli``) or ``python -m syncd.sandbox.server …``.
+Run as ``syncd sandbox [--employees N] [--seed S] [--port P] [--host H] [--signature v1|v2]
+[--write-config FILE]`` (wired by ``syncd.cli``) or ``python -m syncd.sandbox.server …``;
+``syncd sandbox hr …`` changes a running sandbox's HR data (:mod:`.hand`).
 """
 
 from __future__ import annotations
@@ -9,16 +10,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import signal
 import sys
+from pathlib import Path
 
+from . import hand
 from .app import Sandbox, SandboxOptions
+from .config_file import sandbox_toml
 
 DEFAULT_PORT = 8780
 
 
-async def serve(options: SandboxOptions, stop: asyncio.Event | None = None) -> None:
-    """Serve until ``stop`` is set or the process gets SIGTERM/SIGINT."""
+async def serve(
+    options: SandboxOptions, stop: asyncio.Event | None = None, *, write_config: Path | None = None
+) -> None:
+    """Serve until ``stop`` is set or the process gets SIGTERM/SIGINT (``write_config``: write a syncd
+    configuration for this sandbox there first)."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -29,7 +37,9 @@ async def serve(options: SandboxOptions, stop: asyncio.Event | None = None) -> N
     sandbox = Sandbox(options)
     await sandbox.start()
     try:
-        _print_banner(sandbox)
+        if write_config is not None:  # a few hundred bytes, before serving: no need for a thread
+            write_config.write_text(sandbox_toml(sandbox, default_port=DEFAULT_PORT))  # noqa: ASYNC240
+        _print_banner(sandbox, write_config)
         await stop.wait()
     finally:
         for sig in installed:
@@ -38,7 +48,7 @@ async def serve(options: SandboxOptions, stop: asyncio.Event | None = None) -> N
     _say("syncd sandbox: stopped")
 
 
-def _print_banner(sandbox: Sandbox) -> None:
+def _print_banner(sandbox: Sandbox, config_file: Path | None) -> None:
     c = sandbox.company
     lines = [
         f"syncd sandbox: {len(c.employees)} employees, {len(c.departments)} departments, "
@@ -54,6 +64,15 @@ def _print_banner(sandbox: Sandbox) -> None:
         lines.append(f"  {label:<11} url={url}")
         lines.extend(f"    {k} = {v}" for k, v in sandbox.credentials[vendor].items())
     lines.append(f"  control     url={sandbox.control_url}/")
+    url = "" if sandbox.base_url == hand.DEFAULT_URL else f" --url {sandbox.base_url}"
+    if config_file is not None:
+        lines.append(f"syncd configuration for it: {config_file} (`syncd --config {config_file} --run-once`)")
+    elif url:
+        lines.append(
+            f"config/sandbox.toml points at port {DEFAULT_PORT}: for this port, write a config with "
+            "--write-config FILE"
+        )
+    lines.append(f"Change HR data: `syncd sandbox hr terminate --count 60{url}` (`syncd sandbox hr --help`)")
     lines.append("Serving until SIGTERM/SIGINT.")
     _say("\n".join(lines))
 
@@ -63,9 +82,12 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
-def parse_args(argv: list[str] | None) -> SandboxOptions:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="syncd sandbox", description="Serve the InfinityHR, WhosOff and WORKBOX simulators."
+        prog="syncd sandbox",
+        description="Serve the InfinityHR, WhosOff and WORKBOX simulators on one port.",
+        epilog="While it runs, `syncd sandbox hr --help` shows how to change its HR data "
+        "(terminate, hire, rename, … with --count N); docs/sandbox.md documents its control API.",
     )
     parser.add_argument("--employees", type=int, default=500, help="company size (default 500)")
     parser.add_argument("--seed", type=int, default=1, help="data generator seed (default 1)")
@@ -74,22 +96,48 @@ def parse_args(argv: list[str] | None) -> SandboxOptions:
         "--port", type=int, default=DEFAULT_PORT, help=f"port, 0 = any free port (default {DEFAULT_PORT})"
     )
     parser.add_argument("--signature", choices=("v1", "v2"), default="v1", help="WORKBOX signature variant")
+    parser.add_argument(
+        "--write-config",
+        metavar="FILE",
+        type=Path,
+        help="write a syncd configuration for this sandbox (its port, URLs, credentials) to FILE",
+    )
+    parser.add_argument("hr", nargs="?", help=argparse.SUPPRESS)  # `syncd sandbox hr …`: see main()
+    return parser
+
+
+def parse_args(argv: list[str] | None) -> tuple[SandboxOptions, Path | None]:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.hr is not None:
+        parser.error(f"unknown command {args.hr!r}: the sandbox's one command is `syncd sandbox hr`")
     if args.employees < 1:
         parser.error("--employees must be at least 1")
-    return SandboxOptions(
+    options = SandboxOptions(
         employees=args.employees, seed=args.seed, host=args.host, port=args.port, signature=args.signature
     )
+    return options, args.write_config
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["hr"]:
+        return hand.main(argv[1:])
+    options, write_config = parse_args(argv)
     try:
-        asyncio.run(serve(options))
+        asyncio.run(serve(options, write_config=write_config))
     except OSError as exc:
-        sys.stderr.write(
-            f"syncd sandbox: cannot listen on {options.host}:{options.port}: {exc.strerror or exc}\n"
-        )
+        where = f"{options.host}:{options.port}"
+        if exc.errno == errno.EADDRINUSE:
+            other = options.port + 1
+            sys.stderr.write(
+                f"syncd sandbox: port {options.port} on {options.host} is in use (another sandbox still "
+                f"running?): stop it, or serve on another port with "
+                f"`syncd sandbox --port {other} --write-config sandbox-{other}.toml` and use that file "
+                f"(`syncd --config sandbox-{other}.toml --run-once`)\n"
+            )
+        else:
+            sys.stderr.write(f"syncd sandbox: cannot listen on {where}: {exc.strerror or exc}\n")
         return 1
     except KeyboardInterrupt:
         pass

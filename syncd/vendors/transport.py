@@ -29,8 +29,10 @@ from tenacity import (
     RetryCallState,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_any,
     stop_before_delay,
 )
+from tenacity.stop import stop_base
 from yarl import URL
 
 from syncd.config import VendorSettings
@@ -217,7 +219,9 @@ class Transport:
                 left = max(0.0, s.retry_deadline - (time.monotonic() - started))
                 retrying = AsyncRetrying(
                     retry=retry_if_exception_type(TransientError),
-                    stop=stop_after_attempt(s.retry_attempts) | stop_before_delay(left) | _unreachable_twice,
+                    stop=stop_any(
+                        stop_after_attempt(s.retry_attempts), stop_before_delay(left), _UnreachableTwice()
+                    ),
                     wait=self._wait,
                     before_sleep=self._log_retry(method),
                     reraise=True,
@@ -255,10 +259,13 @@ class Transport:
         return before_sleep
 
 
-def _unreachable_twice(state: RetryCallState) -> bool:
+class _UnreachableTwice(stop_base):
     """Stop once an unreachable host has been tried twice: more back-off only delays the message."""
-    exc = state.outcome.exception() if state.outcome is not None else None
-    return isinstance(exc, UnreachableError) and state.attempt_number >= 2
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return isinstance(exc, UnreachableError) and retry_state.attempt_number >= 2
 
 
 def _unreachable(exc: aiohttp.ClientConnectorError) -> str:
