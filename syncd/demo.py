@@ -7,6 +7,7 @@ a first sync, applies a scripted set of HR changes, syncs again and shows exactl
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -64,10 +65,8 @@ async def run_demo(
     async with run_sandbox(SandboxOptions(employees=employees, seed=seed, port=0)) as sb:
         settings = demo_settings(sb, db_path)
         out.rule("[bold]syncd demo")
-        out.print(
-            f"Sandbox: InfinityHR, WhosOff and WORKBOX simulators at {sb.base_url} "
-            f"({len(sb.company.employees)} employees, {len(sb.company.departments)} departments)"
-        )
+        out.print(f"Sandbox: InfinityHR, WhosOff and WORKBOX simulators at {sb.base_url}")
+        out.print(f"Company: {_company(sb)}")
         out.print(f"Staging database: {db_path}")
         async with SyncContext.open(settings) as ctx:
             out.rule("1. First sync into an empty WORKBOX")
@@ -98,9 +97,25 @@ async def run_demo(
         return max(second.exit_code, third.exit_code)
 
 
+def _company(sb: Sandbox) -> str:
+    """The generated company in the numbers the first sync's result is explained by."""
+    c = sb.company
+    status = Counter(e.status for e in c.employees.values())
+    inactive = sum(not d.is_active for d in c.departments.values())
+    return (
+        f"{len(c.employees)} employees ({status['Active']} active, {status['Leave']} on leave, "
+        f"{status['Terminated']} terminated), {len(c.departments)} departments"
+        + (f" ({inactive} inactive)" if inactive else "")
+    )
+
+
 def _show_state(sb: Sandbox, out: Console) -> None:
     state = sb.workbox_state.to_json()
     out.print("WORKBOX now holds: " + ", ".join(f"{len(v)} {k}" for k, v in state.items()))
+    out.print(
+        "  members are the active and on-leave employees; terminated employees and inactive departments "
+        "are not synced"
+    )
     for key, body in list(state["user"].items())[:3]:
         out.print(f"  user {key}: {body}")
 
@@ -116,6 +131,7 @@ def _next_steps(out: Console, db_path: Path) -> None:
     out.print(
         "  Your own sandbox: syncd sandbox   (then in another shell:  syncd -c config/sandbox.toml plan)"
     )
+    out.print('  Change its HR:    syncd sandbox hr terminate --count 60   (README: "Try it by hand")')
     out.print(
         "  Configuration:    config/syncd.example.toml documents every key; README.md explains operation"
     )
