@@ -1,0 +1,96 @@
+"""Command line: argument parsing and exit codes.  No business logic lives here.
+
+Exit codes: 0 success; 1 the sync ran but failed, or some operations failed; 2 usage or
+configuration error; 3 held by a safety rule; 130 interrupted (Ctrl-C).  One module per group of
+commands: :mod:`.parser` (arguments), :mod:`.common`, :mod:`.check_config`, :mod:`.db`,
+:mod:`.sync`, :mod:`.tools`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+
+from syncd import commands
+from syncd.cli import check_config, db, sync, tools
+from syncd.cli.common import with_settings
+from syncd.cli.parser import build_parser
+from syncd.config import config_path
+from syncd.errors import Interrupted, SyncdError
+from syncd.states import ExitCode
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "check-config": check_config.cmd_check_config,
+    "run": sync.cmd_run,
+    "plan": with_settings(sync.plan),
+    "approve": with_settings(sync.approve_plan),
+    "runs": with_settings(sync.runs),
+    "quarantine": with_settings(sync.quarantine),
+    "healthcheck": sync.cmd_healthcheck,
+    "demo": tools.cmd_demo,
+    "db": with_settings(db.command),
+    "sandbox": tools.cmd_sandbox,
+}
+
+
+#: the top-level options that take a value (``syncd --config X sandbox …``)
+
+
+_VALUED = ("--config", "-c", "--log-level", "--log-format")
+
+
+def _sandbox_at(argv: Sequence[str]) -> int | None:
+    """Where ``sandbox`` is the command in ``argv`` (after top-level options only), else ``None``."""
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "sandbox":
+            return i
+        if not word.startswith("-"):
+            return None
+        i += 2 if word in _VALUED else 1
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # the sandbox has its own options and help: everything after `sandbox` is passed to it as it is
+    at = _sandbox_at(argv)
+    args = parser.parse_args(argv if at is None else argv[: at + 1])
+    if at is not None:
+        args.sandbox_args = argv[at + 1 :]
+    commands.use_config(config_path(getattr(args, "config", None)))  # messages name it
+    if args.run_once:
+        if args.command not in (None, "run"):
+            parser.error("--run-once is a command of its own; drop the other command")
+        args.command, args.once = "run", True
+        args.dry_run = args.dry_run or False
+    if args.command is None:  # bare `syncd`: the daemon
+        if args.dry_run:
+            parser.error("--dry-run needs --run-once")
+        args.command, args.once, args.dry_run = "run", False, False
+    try:
+        return COMMANDS[args.command](args)
+    except Interrupted as exc:  # one line, no traceback: what is left and how to finish
+        print(f"syncd: {exc}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
+    except SyncdError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"syncd: error: {exc}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug or an unexpected environment: one line, the traceback on --debug
+        if args.debug:
+            traceback.print_exc()
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        if type(exc).__module__.split(".")[0] in ("asyncpg", "sqlite3", "aiosqlite", "sqlalchemy"):
+            message = f"syncd: error: the staging database failed: {type(exc).__name__}: {first}"
+        else:
+            message = f"syncd: unexpected error: {type(exc).__name__}: {first} (--debug shows the traceback)"
+        print(message, file=sys.stderr)  # noqa: T201
+        return ExitCode.FAILED

@@ -1,0 +1,59 @@
+"""What every command shares: loading the configuration (and logging), running on an event loop,
+Ctrl-C as one line and exit 130."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+from syncd import commands
+from syncd.config import Settings, config_path, load_settings
+from syncd.engine.context import SyncContext
+from syncd.errors import ConfigError, Interrupted
+from syncd.logging import configure_logging
+
+NO_CONFIG_HINT = "no config file given (use --config PATH or $SYNCD_CONFIG)"
+
+
+def load(args: argparse.Namespace) -> Settings:
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        if config_path(args.config) is None:  # say first what is most likely wrong
+            raise ConfigError([("", "", NO_CONFIG_HINT), *exc.problems]) from None
+        raise
+    configure_logging(
+        "debug" if args.debug else (args.log_level or settings.log.level),
+        args.log_format or settings.log.format,
+        secrets=settings.secret_values(),
+    )
+    return settings
+
+
+def with_settings(
+    fn: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]],
+) -> Callable[[argparse.Namespace], int]:
+    """A command that loads the configuration (and logging), then runs ``fn`` on an event loop."""
+    return lambda args: run_async(fn, args, load(args))
+
+
+def run_async(fn: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
+    return asyncio.run(fn(*args))
+
+
+@contextlib.asynccontextmanager
+async def interruptible(ctx: SyncContext) -> AsyncIterator[None]:
+    """Ctrl-C (the event loop cancels the command) ends in :class:`Interrupted`: one line saying what
+    the run left and the command that finishes it, and exit 130."""
+    try:
+        yield
+    except asyncio.CancelledError:
+        report = ctx.last_report
+        raise Interrupted(
+            report.error
+            if report is not None and report.error
+            else f"interrupted before the run started; `{commands.command('--run-once')}` runs it"
+        ) from None
