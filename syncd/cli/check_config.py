@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from syncd.config import load_settings
-from syncd.config_checks import config_warnings, secret_sources
+from syncd.config.checks import config_warnings, secret_sources
 from syncd.errors import ConfigError
 from syncd.states import ExitCode
 

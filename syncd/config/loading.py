@@ -1,0 +1,102 @@
+"""Reading the configuration: the file (``--config`` or ``$SYNCD_CONFIG``), the environment over it,
+every problem named with where it came from; the state directory relative SQLite paths resolve
+against."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from syncd.config.settings import ENV_PREFIX, Settings
+from syncd.errors import ConfigError
+
+CONFIG_ENV = "SYNCD_CONFIG"
+
+
+def state_dir(config_file: Path | None = None) -> Path:
+    """Where the staging database lives and relative SQLite paths point: ``$STATE_DIRECTORY``
+    (systemd; the first entry if several), else the configuration file's directory, else the current
+    directory (no configuration file).  Never the working directory when a file is in use, so a
+    command run from anywhere opens the same database."""
+    env = os.environ.get("STATE_DIRECTORY")
+    if env:
+        return Path(env.split(":")[0]).absolute()
+    if config_file is not None:
+        return config_file.absolute().parent
+    return Path.cwd()
+
+
+def resolve_database_url(url: str, config_file: Path | None) -> str:
+    """A SQLite URL with a relative path made absolute against :func:`state_dir`; others unchanged."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return url
+    if Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(state_dir(config_file) / database)).render_as_string(hide_password=False)
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    return Path(env) if env else None
+
+
+def read_toml(file: Path, label: str) -> dict[str, Any]:
+    try:
+        with file.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError([(label, "", "file not found")]) from None
+    except PermissionError:
+        raise ConfigError([(label, "", "permission denied")]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([(label, "", f"not valid TOML: {exc}")]) from None
+
+
+def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+    """Read ``path`` (or ``$SYNCD_CONFIG``), apply the environment, validate; a relative SQLite path
+    (and the default database) is resolved against :func:`state_dir`."""
+    file = config_path(path)
+    label = str(file) if file else "environment"
+    data = read_toml(file, label) if file is not None else {}
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_problems(exc, label)) from None
+    url = resolve_database_url(settings.database.url, file)
+    if url == settings.database.url:
+        return settings
+    return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
+
+
+def _blame(loc: tuple[Any, ...], label: str) -> str:
+    """Where a bad value came from: its environment variable when one is set, else the file."""
+    if len(loc) >= 2:
+        name = f"{ENV_PREFIX}{str(loc[0]).upper()}__{str(loc[1]).upper()}"
+        if name in os.environ:
+            return f"environment {name}"
+    return label
+
+
+def _problems(exc: ValidationError, label: str) -> list[tuple[str, str, str]]:
+    problems = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            reason = "unknown key (check its spelling)"
+        elif kind == "missing":
+            reason = "required key is missing"
+        else:
+            reason = str(err["msg"]).removeprefix("Value error, ")
+        problems.append((_blame(err["loc"], label), loc, reason))
+    return problems

@@ -1,0 +1,101 @@
+"""The vendor sections: what every vendor shares (transport, retries, limits) and each one's own keys.
+
+Every wire detail that may differ at a customer belongs here, with today's contract as the default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+
+from syncd.config.section import Section
+
+DEFAULT_WORKBOX_URL = "https://workbox.apigw.ntruss.com/workbox/workbox/openapi/v1"
+
+
+class VendorSettings(Section):
+    """Transport settings every vendor section shares."""
+
+    url: str
+    #: seconds for one request (connect + read)
+    timeout: float = Field(30.0, gt=0)
+    connect_timeout: float = Field(10.0, gt=0)
+    max_concurrency: int = Field(4, ge=1, le=256)
+    requests_per_second: float = Field(20.0, gt=0)
+    #: attempts for a transient failure, the first included
+    retry_attempts: int = Field(5, ge=1, le=50)
+    #: overall seconds a call may spend retrying
+    retry_deadline: float = Field(120.0, gt=0)
+    retry_backoff_initial: float = Field(0.5, ge=0)
+    retry_backoff_max: float = Field(30.0, ge=0)
+    #: largest response body accepted, bytes (after decompression)
+    max_response_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        authority = re.match(r"^https?://([^/?#]*)", v)
+        if authority and authority.group(1).rpartition("@")[2].endswith(":"):
+            raise ValueError("has ':' but no port after it")
+        try:
+            parts = urlsplit(v)
+            parts.port  # noqa: B018  (raises ValueError for a port that is not 0-65535)
+        except ValueError:
+            raise ValueError("port must be a number from 0 to 65535") from None
+        if not parts.hostname:
+            raise ValueError("has no host name")
+        return v.rstrip("/")
+
+
+class InfinityHRSettings(VendorSettings):
+    section_name = "infinityhr"
+    file_keys = ("vendor_password",)
+    vendor_id: str = Field(min_length=1)
+    vendor_password: SecretStr
+    company_id: str | None = None
+    page_size: int = Field(500, ge=1, le=1000)
+    #: pages requested ahead of the one being read (0: one request at a time): the service builds
+    #: them while syncd parses the page before
+    prefetch_pages: int = Field(1, ge=0, le=8)
+    #: the service's idle timeout; the session is renewed ``session_renew_margin`` before it
+    session_idle_timeout: float = Field(1200.0, gt=0)
+    session_renew_margin: float = Field(120.0, ge=0)
+
+
+class WhosOffSettings(VendorSettings):
+    section_name = "whosoff"
+    file_keys = ("client_secret", "password")
+    app_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    username: str = Field(min_length=1)
+    password: SecretStr
+    ip_address: str = Field(min_length=1)
+    #: renew the token at this fraction of its lifetime
+    token_renew_fraction: float = Field(0.8, gt=0, lt=1)
+    #: seconds subtracted from the vendor's expiry for clock differences
+    clock_skew_margin: float = Field(30.0, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _root_not_v4(cls, v: str) -> str:
+        if v.rstrip("/").endswith("/v4"):
+            raise ValueError("give the root URL, without /v4")
+        return v
+
+
+class WorkboxSettings(VendorSettings):
+    section_name = "workbox"
+    file_keys = ("api_key", "secret_key")
+    url: str = DEFAULT_WORKBOX_URL
+    company_id: str = Field(min_length=1, max_length=36)
+    api_key: SecretStr
+    access_key: str = Field(min_length=1)
+    secret_key: SecretStr
+    signature: Literal["v1", "v2"] = "v1"
+    max_concurrency: int = Field(16, ge=1, le=256)
+    requests_per_second: float = Field(50.0, gt=0)
