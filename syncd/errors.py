@@ -121,6 +121,11 @@ class VendorConfigError(VendorError):
     exit_code = 2
 
 
+class QuotaExceededError(VendorError):
+    """A longer-term quota of the vendor is spent (the API Gateway's 429 ``400``): stop pushing for this
+    cycle and leave the rest pending; retrying in a loop only spends what is left of it."""
+
+
 class ProtocolError(VendorError):
     """The vendor answered something that is not the contract: malformed or hostile XML/JSON, bad gzip."""
 

@@ -48,6 +48,12 @@ ADOPTED = Counter(
     "reported adoption: the ledger did not know them (a lost or replaced staging database?)",
     registry=REGISTRY,
 )
+QUOTA_EXCEEDED = Counter(
+    "syncd_vendor_quota_exceeded_total",
+    "Cycles whose pushing stopped because the vendor's quota was spent (API Gateway 429 errorCode 400)",
+    ["vendor"],
+    registry=REGISTRY,
+)
 HELD_PLANS = Gauge("syncd_held_plans", "Plans held by a safety rule, awaiting approval", registry=REGISTRY)
 QUEUED_APPROVALS = Gauge(
     "syncd_approvals_queued",

@@ -24,11 +24,19 @@ from typing import cast
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from syncd import metrics
 from syncd.engine.dispatch import Answer, ApplyResult, Dispatcher, first_error_of
 from syncd.engine.journal import Job, Journal, SettleBatcher
 from syncd.engine.plan import Op
 from syncd.engine.progress import NULL_PROGRESS, Progress
-from syncd.errors import AlreadyExistsError, NotFoundError, RejectedError, SyncdError, VendorConfigError
+from syncd.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    QuotaExceededError,
+    RejectedError,
+    SyncdError,
+    VendorConfigError,
+)
 from syncd.states import Action, OpState, PlanStatus
 from syncd.vendors import Kind, WorkboxClient
 
@@ -60,7 +68,7 @@ class Applier:
         #: creates answered "already exists" so far (replayed as updates)
         self._replayed_creates = 0
         #: why pushing stopped (every worker in flight meets the same error: it is logged once)
-        self._stopped: str | None = None
+        self._stopped: tuple[str, str | None, int | None] | None = None
 
     # ----------------------------------------------------------------------------------- plans
 
@@ -254,10 +262,13 @@ class Applier:
         """Send one job with the replay rules; settle its outcome."""
         try:
             await self._replayable(job)
-        except VendorConfigError as exc:
+        except (VendorConfigError, QuotaExceededError) as exc:  # nothing more gets through this cycle
+            why = (type(exc).__name__, exc.code, exc.status)  # the same answer to any kind or method
+            if isinstance(exc, QuotaExceededError) and self._stopped != why:
+                metrics.QUOTA_EXCEEDED.labels(exc.vendor).inc()
             self._settler.settle(job, OpState.PENDING, error=str(exc), code=exc.code)
-            if self._stopped != str(exc):
-                self._stopped = str(exc)
+            if self._stopped != why:
+                self._stopped = why
                 log.error("apply.stopped", kind=job.kind, key=job.key, code=exc.code, error=str(exc))
             return Answer(OpState.PENDING, exc.code, str(exc), abort=True)
         except RejectedError as exc:

@@ -39,6 +39,18 @@ from .reqlog import LOG_ENTRY, RequestLog
 
 VENDORS = ("whosoff", "infinityhr", "workbox")
 CORRUPT_KINDS = ("truncated_gzip", "malformed", "entity_expansion")
+#: the NAVER Cloud API Gateway's error table (docs/vendor-contract.md §3.1): errorCode → (HTTP, message)
+GATEWAY_ERRORS: dict[str, tuple[int, str]] = {
+    "200": (401, "Authentication Failed"),
+    "210": (401, "Permission Denied"),
+    "400": (429, "Quota Exceeded"),
+    "410": (429, "Throttle Limited"),
+    "420": (429, "Rate Limited"),
+    "430": (413, "Request Entity Too Large"),
+    "500": (503, "Endpoint Error"),
+    "510": (504, "Endpoint Timeout"),
+    "900": (500, "Unexpected Error"),
+}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -62,6 +74,10 @@ class Faults:
     page_repeat: int = 0
     purge_after_page: int = 0
     page_fault_count: int = 0
+    #: WORKBOX only: the API Gateway's ``errorCode`` (``GATEWAY_ERRORS``) the next ``gateway_error_count``
+    #: requests are answered with, before authentication; no ``Retry-After`` (none is documented)
+    gateway_error: str | None = None
+    gateway_error_count: int = 1
 
     def update(self, data: Mapping[str, Any]) -> None:
         """Partial update from JSON; raises ValueError naming the first bad key (nothing applied then)."""
@@ -71,7 +87,10 @@ class Faults:
             if key not in known:
                 raise ValueError(f"unknown fault setting {key!r}")
             current = getattr(self, key)
-            if key == "corrupt":
+            if key == "gateway_error":
+                if value is not None and value not in GATEWAY_ERRORS:
+                    raise ValueError(f"gateway_error must be null or one of {', '.join(GATEWAY_ERRORS)}")
+            elif key == "corrupt":
                 if value is not None and value not in CORRUPT_KINDS:
                     raise ValueError(f"corrupt must be null or one of {CORRUPT_KINDS}")
             elif key == "error_status":
@@ -130,6 +149,17 @@ class FaultInjector:
         if f.corrupt_count <= 0:
             f.corrupt, f.corrupt_count = None, 1
         return kind
+
+    def take_gateway_error(self) -> str | None:
+        """The gateway error to answer this request with, if any (consumes one from the counter)."""
+        f = self.faults
+        code = f.gateway_error
+        if code is None:
+            return None
+        f.gateway_error_count -= 1
+        if f.gateway_error_count <= 0:
+            f.gateway_error, f.gateway_error_count = None, 1
+        return code
 
     def page_window(self, page: int, size: int) -> tuple[int, int, bool]:
         """``[start, stop)`` of GetEmployeesAll ``page`` after the paging faults, and whether the first

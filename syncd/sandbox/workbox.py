@@ -23,7 +23,7 @@ from email.utils import formatdate
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from .faults import FaultInjector, Handler, send_truncated_gzip, vendor_middleware
+from .faults import GATEWAY_ERRORS, FaultInjector, Handler, send_truncated_gzip, vendor_middleware
 from .reqlog import RequestLog, set_code, set_op
 from .workbox_store import KEY_RE, KINDS, WorkboxError, WorkboxState
 
@@ -201,6 +201,10 @@ class WorkboxService:
         if request.method not in ("POST", "PUT", "DELETE"):
             set_code(request, "405")
             raise web.HTTPMethodNotAllowed(request.method, ["POST", "PUT", "DELETE"])
+        injected = self.injector.take_gateway_error()
+        if injected is not None:
+            status, message = GATEWAY_ERRORS[injected]
+            return self._gateway(request, status, injected, message, "sandbox fault: gateway_error")
         try:
             self.authenticate(request)
         except GatewayError as exc:

@@ -36,7 +36,14 @@ from tenacity.stop import stop_base
 from yarl import URL
 
 from syncd.config import VendorSettings
-from syncd.errors import ProtocolError, TransientError, UnreachableError, VendorConfigError, VendorError
+from syncd.errors import (
+    ProtocolError,
+    QuotaExceededError,
+    TransientError,
+    UnreachableError,
+    VendorConfigError,
+    VendorError,
+)
 from syncd.metrics import VENDOR_REQUEST_SECONDS
 
 T = TypeVar("T")
@@ -78,10 +85,13 @@ class Transport:
         settings: VendorSettings,
         *,
         rate_limit_code: str = "429",
+        reads_429: bool = False,
     ) -> None:
         self.vendor = vendor
         #: the error code a 429 answer carries (the vendor's own name for "rate limited")
         self.rate_limit_code = rate_limit_code
+        #: the vendor's ``handle`` reads 429 answers itself (their body tells a quota from a throttle)
+        self.reads_429 = reads_429
         self.session = session
         self.settings = settings
         self._semaphore = asyncio.Semaphore(settings.max_concurrency)
@@ -109,6 +119,7 @@ class Transport:
         response first, whatever its status.  HTTP 429 becomes :class:`TransientError` (with the
         vendor's ``Retry-After``) without calling ``handle``.  Timeouts, resets and refused connections
         become :class:`TransientError`; a corrupt compressed body becomes :class:`ProtocolError`.
+        With ``reads_429`` a 429 goes to ``handle`` like any other answer.
         Errors ``handle`` raises pass through (and are logged with their code).
         """
         status = "error"
@@ -130,10 +141,10 @@ class Transport:
                     status = str(resp.status)
                     if observe is not None:
                         observe(resp)
-                    if resp.status == 429:
+                    if resp.status == 429 and not self.reads_429:
                         raise self._rate_limited(resp, method)
                     return await handle(resp)
-            except VendorConfigError as exc:
+            except (VendorConfigError, QuotaExceededError) as exc:
                 # a request that can never succeed as configured: whoever stops on it reports it
                 # once (apply.stopped, stage.stale), instead of a warning per request in flight
                 code, quiet = exc.code or type(exc).__name__, True

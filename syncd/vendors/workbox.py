@@ -31,12 +31,13 @@ from syncd.config import WorkboxSettings
 from syncd.errors import (
     AlreadyExistsError,
     NotFoundError,
+    QuotaExceededError,
     RejectedError,
     TransientError,
     VendorConfigError,
     VendorError,
 )
-from syncd.vendors.transport import Transport, read_bounded
+from syncd.vendors.transport import Transport, read_bounded, retry_after
 
 VENDOR = "workbox"
 Kind = Literal["dept", "user", "job-grade", "job-position"]
@@ -70,12 +71,34 @@ def sign_v2(secret_key: str, method: str, uri: str, timestamp: str, access_key: 
 # ------------------------------------------------------------------------------------------ errors
 
 
-#: the error code syncd gives a 429 answer: the gateway's "Rate Limited" (docs/vendor-contract.md §3.1)
+#: the error code syncd gives a 429 answer without one: the gateway's "Rate Limited" (contract §3.1)
 RATE_LIMIT_CODE = "420"
 _GATEWAY_401 = (
     "the API Gateway rejected authentication: check workbox.api_key / workbox.access_key / "
     "workbox.secret_key and workbox.signature (v1 or v2)"
 )
+#: the API Gateway's ``errorCode`` (its own body, ``{"error": {"errorCode", "message"}}``) → (error
+#: class, what it means for the operator); docs/vendor-contract.md §3.1, README "Troubleshooting"
+_GATEWAY_FAULTS: dict[str, tuple[type[VendorError], str]] = {
+    "200": (VendorConfigError, _GATEWAY_401),
+    "210": (
+        VendorConfigError,
+        "Permission Denied: the request was authenticated, but this API key (or its NCP "
+        "account) has no permission for the WORKBOX API: in the NCP console, check the API key's "
+        "products and that WORKBOX is subscribed for the account",
+    ),
+    "400": (
+        QuotaExceededError,
+        "Quota Exceeded: the account's API quota is spent; pushing stops for this cycle and the rest "
+        "waits for the next one (raise the quota in the NCP console if this recurs)",
+    ),
+    "410": (TransientError, "Throttle Limited: backing off"),
+    "420": (TransientError, "Rate Limited: backing off"),
+    "430": (RejectedError, "Request Entity Too Large: this request's body is over the gateway's limit"),
+    "500": (TransientError, "Endpoint Error"),
+    "510": (TransientError, "Endpoint Timeout"),
+    "900": (TransientError, "Unexpected Error"),
+}
 #: ``resultCode`` (and HTTP method, ``*`` for any) → (error class, message, whether the answer's own
 #: ``resultMessage`` replaces it)
 _CODE_FAULTS: dict[tuple[str, str], tuple[type[VendorError], str, bool]] = {
@@ -99,8 +122,11 @@ _STATUS_FAULTS: dict[int, tuple[type[VendorError], str, bool]] = {
 }
 
 
-def _error(http_method: str, status: int, body: Any, method: str) -> VendorError:
-    """The :mod:`syncd.errors` exception for a non-2xx answer (other than 429: see the transport)."""
+def _error(
+    http_method: str, status: int, body: Any, method: str, retry_after: float | None = None
+) -> VendorError:
+    """The :mod:`syncd.errors` exception for a non-2xx answer: WORKBOX's own ``resultCode``, else the
+    API Gateway's ``errorCode``, else the HTTP status."""
     kw: dict[str, Any] = {"method": method, "status": status}
     code: str | None = None
     message = ""
@@ -109,7 +135,15 @@ def _error(http_method: str, status: int, body: Any, method: str) -> VendorError
             code = body["resultCode"]
             message = str(body.get("resultMessage") or "")[:200]
         elif isinstance(body.get("error"), dict):
+            gateway = body["error"].get("errorCode")
+            if isinstance(gateway, str | int) and str(gateway) in _GATEWAY_FAULTS:
+                cls, meaning = _GATEWAY_FAULTS[str(gateway)]
+                if cls is TransientError:
+                    return TransientError(VENDOR, meaning, retry_after=retry_after, code=str(gateway), **kw)
+                return cls(VENDOR, meaning, code=str(gateway), **kw)
             message = str(body["error"].get("message") or "")[:200]
+    if status == 429:  # a throttle without the gateway's body: back off, honouring Retry-After
+        return TransientError(VENDOR, "rate limited", retry_after=retry_after, code=RATE_LIMIT_CODE, **kw)
     entry = None
     if code is not None:
         entry = _CODE_FAULTS.get((code, http_method)) or _CODE_FAULTS.get((code, "*"))
@@ -140,7 +174,9 @@ class WorkboxClient:
 
     def __init__(self, session: aiohttp.ClientSession, settings: WorkboxSettings) -> None:
         self.settings = settings
-        self._transport = Transport(VENDOR, session, settings, rate_limit_code=RATE_LIMIT_CODE)
+        self._transport = Transport(
+            VENDOR, session, settings, rate_limit_code=RATE_LIMIT_CODE, reads_429=True
+        )
         split = urlsplit(settings.url)
         self._origin = f"{split.scheme}://{split.netloc}"
         self._base_path = split.path.rstrip("/")
@@ -244,7 +280,7 @@ class WorkboxClient:
                 offset = self._skew_from(resp, signed_with)
                 if offset is not None:
                     raise _ClockSkew(offset, method)
-            raise _error(http_method, resp.status, body, method)
+            raise _error(http_method, resp.status, body, method, retry_after(resp))
 
         headers = self.signed_headers(http_method, uri)
         url = URL(self._origin + uri, encoded=True)
