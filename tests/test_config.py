@@ -27,22 +27,22 @@ url = "sqlite+aiosqlite:///var/test.db"
 [infinityhr]
 url = "http://127.0.0.1:1/ihr"
 vendor_id = "vendor"
-vendor_password = "{SECRETS['vendor_password']}"
+vendor_password = "{SECRETS["vendor_password"]}"
 
 [whosoff]
 url = "http://127.0.0.1:1/whosoff"
 app_id = "app"
-client_secret = "{SECRETS['client_secret']}"
+client_secret = "{SECRETS["client_secret"]}"
 username = "api@example.com"
-password = "{SECRETS['password']}"
+password = "{SECRETS["password"]}"
 ip_address = "127.0.0.1"
 
 [workbox]
 url = "http://127.0.0.1:1/workbox/workbox/openapi/v1"
 company_id = "c0mpany"
-api_key = "{SECRETS['api_key']}"
+api_key = "{SECRETS["api_key"]}"
 access_key = "ACCESS"
-secret_key = "{SECRETS['secret_key']}"
+secret_key = "{SECRETS["secret_key"]}"
 """
 
 
@@ -137,7 +137,7 @@ def test_unknown_key_is_named(tmp_path: Path) -> None:
 
 
 def test_every_problem_is_listed(tmp_path: Path) -> None:
-    text = VALID.replace('app_id = "app"\n', "").replace('[database]', '[database]\nauto_migrat = true')
+    text = VALID.replace('app_id = "app"\n', "").replace("[database]", "[database]\nauto_migrat = true")
     with pytest.raises(ConfigError) as exc:
         load_settings(write(tmp_path, text))
     keys = {key for _, key, _ in exc.value.problems}
@@ -167,8 +167,12 @@ def test_cli_bad_toml_is_one_clear_line(tmp_path: Path) -> None:
 
 
 def test_check_config_never_prints_a_secret(tmp_path: Path) -> None:
-    path = write(tmp_path, VALID.replace("sqlite+aiosqlite:///var/test.db",
-                                         "postgresql+asyncpg://syncd:db-Pass-9876@db:5432/syncd"))
+    path = write(
+        tmp_path,
+        VALID.replace(
+            "sqlite+aiosqlite:///var/test.db", "postgresql+asyncpg://syncd:db-Pass-9876@db:5432/syncd"
+        ),
+    )
     result = run_cli("--config", str(path), "check-config", env={"SYNCD_WHOSOFF__PASSWORD": "env-pass-xyz"})
     assert result.returncode == 0, result.stderr
     out = result.stdout + result.stderr
@@ -286,3 +290,25 @@ def test_url_with_nothing_after_the_colon_is_rejected(tmp_path: Path, url: str) 
     assert [(k, r) for _, k, r in exc.value.problems] == [("whosoff.url", "has ':' but no port after it")]
     result = run_cli("--config", str(path), "check-config")
     assert result.returncode == 2 and "whosoff.url: has ':' but no port after it" in result.stderr
+
+
+@pytest.mark.parametrize("address", ["::1", "localhost", "10.0.0.256"])
+def test_whosoff_ip_address_must_be_ipv4(tmp_path: Path, address: str) -> None:
+    path = private(write(tmp_path, VALID.replace('ip_address = "127.0.0.1"', f'ip_address = "{address}"')))
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    [(_, key, reason)] = exc.value.problems
+    assert key == "whosoff.ip_address" and reason.startswith("must be an IPv4 address"), reason
+
+
+def test_whosoff_version_segment_is_not_doubled(tmp_path: Path) -> None:
+    """A root that already ends with /v4 (as WhosOff's samples write it) says what to set."""
+    path = private(
+        write(tmp_path, VALID.replace("http://127.0.0.1:1/whosoff", "http://127.0.0.1:1/whosoff/v4"))
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert 'set api_path = ""' in str(exc.value)
+    fixed = private(write(tmp_path, VALID.replace("http://127.0.0.1:1/whosoff", "http://127.0.0.1:1/whosoff/v4")
+                          .replace("[whosoff]\n", '[whosoff]\napi_path = ""\n')))  # fmt: skip
+    assert load_settings(fixed).whosoff.api_root == "http://127.0.0.1:1/whosoff/v4"

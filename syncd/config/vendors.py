@@ -5,11 +5,12 @@ Every wire detail that may differ at a customer belongs here, with today's contr
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from syncd.config.section import Section
 
@@ -75,17 +76,44 @@ class WhosOffSettings(VendorSettings):
     username: str = Field(min_length=1)
     password: SecretStr
     ip_address: str = Field(min_length=1)
+    #: the version segment between ``url`` and the routes (empty when ``url`` already ends with it)
+    api_path: str = "v4"
+    #: which key of a user holds its e-mail: the documented create field, the authentication
+    #: response's name, or ``auto`` (the first present, per record)
+    email_field: Literal["auto", "email_contact", "email_address"] = "auto"
     #: renew the token at this fraction of its lifetime
     token_renew_fraction: float = Field(0.8, gt=0, lt=1)
     #: seconds subtracted from the vendor's expiry for clock differences
     clock_skew_margin: float = Field(30.0, ge=0)
 
-    @field_validator("url")
+    @field_validator("ip_address")
     @classmethod
-    def _root_not_v4(cls, v: str) -> str:
-        if v.rstrip("/").endswith("/v4"):
-            raise ValueError("give the root URL, without /v4")
-        return v
+    def _ipv4(cls, v: str) -> str:
+        try:
+            ipaddress.IPv4Address(v.strip())
+        except ValueError:
+            raise ValueError(
+                "must be an IPv4 address (WhosOff accepts IPv4 only), like 203.0.113.7"
+            ) from None
+        return v.strip()
+
+    @field_validator("api_path")
+    @classmethod
+    def _segment(cls, v: str) -> str:
+        return v.strip().strip("/")
+
+    @model_validator(mode="after")
+    def _version_once(self) -> WhosOffSettings:
+        if self.api_path and self.url.rstrip("/").endswith("/" + self.api_path):
+            raise ValueError(
+                f'url already ends with /{self.api_path}: set api_path = "" (or give the root URL without it)'
+            )
+        return self
+
+    @property
+    def api_root(self) -> str:
+        """The URL the routes (``/authenticate/…``, ``/user/retrieve``) are appended to."""
+        return self.url.rstrip("/") + (f"/{self.api_path}" if self.api_path else "")
 
 
 class WorkboxSettings(VendorSettings):

@@ -74,7 +74,7 @@ def department_payload(d: Department) -> Payload:
 def wo_user_payload(u: WhosOffUser) -> Payload:
     return {
         "user_id": str(u.user_id), "staff_code": u.staff_code, "first_name": u.first_name,
-        "middle_name": u.middle_name, "last_name": u.last_name, "email": u.email_contact,
+        "middle_name": u.middle_name, "last_name": u.last_name, "email": u.email,
         "title": u.title, "department_id": u.department_id, "status_id": u.status_id,
         "work_telephone": u.work_telephone, "mobile_telephone": u.mobile_telephone,
         "employment_ended_date": _iso(u.employment_ended_date),

@@ -15,6 +15,7 @@ from . import whosoff as wo
 from . import workbox as wb
 from .control import ControlAPI
 from .data import Company, generate_company
+from .dialect import Dialect, WorkboxDialect
 from .faults import VENDORS, FaultInjector, Faults
 from .infinityhr import InfinityHRService
 from .mutations import mutate
@@ -37,6 +38,8 @@ class SandboxOptions:
     whosoff_only: int = 5
     faults: dict[str, Faults] = field(default_factory=dict)
     shutdown_timeout: float = 2.0
+    #: another vendor dialect (:mod:`.dialect`); its WORKBOX signature replaces ``signature``
+    dialect: Dialect | None = None
 
 
 SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
@@ -76,13 +79,18 @@ class Sandbox:
         self.faults: dict[str, Faults] = {v: replace(options.faults.get(v, Faults())) for v in VENDORS}
         self._stop = asyncio.Event()
         inject = {v: FaultInjector(v, self.faults, options.seed, self._stop) for v in VENDORS}
+        self.dialect = options.dialect or Dialect(workbox=WorkboxDialect(signature=options.signature))
         self.whosoff = WhosOffService(
-            self.company, self.request_log, inject["whosoff"], options.whosoff_token_lifetime
-        )
+            self.company, self.request_log, inject["whosoff"], options.whosoff_token_lifetime,
+            email_field=self.dialect.whosoff.email_field,
+        )  # fmt: skip
         self.infinityhr = InfinityHRService(
             self.company, self.request_log, inject["infinityhr"], options.infinityhr_idle_timeout
         )
-        self.workbox = WorkboxService(self.request_log, inject["workbox"], options.signature)
+        self.workbox = WorkboxService(
+            self.request_log, inject["workbox"], self.dialect.workbox.signature,
+            connections_off=self.dialect.workbox.connections_off,
+        )  # fmt: skip
         self.credentials = {k: dict(v) for k, v in SANDBOX_CREDENTIALS.items()}
         self.base_url = f"http://{options.host}:{options.port}"
         self._runner: web.AppRunner | None = None

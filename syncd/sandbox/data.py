@@ -159,7 +159,7 @@ class WhosOffUser:
     active_directory_username: str | None
     employee_id: str | None = None  # sandbox-only: which HR employee this user belongs to (never served)
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self, email_field: str = "email_contact") -> dict[str, object]:
         return {
             "user_id": self.user_id,
             "staff_code": self.staff_code,
@@ -167,7 +167,7 @@ class WhosOffUser:
             "first_name": self.first_name,
             "middle_name": self.middle_name,
             "last_name": self.last_name,
-            "email_contact": self.email_contact,
+            email_field: self.email_contact,
             "department_id": self.department_id,
             "user_type_id": self.user_type_id,
             "status_id": self.status_id,

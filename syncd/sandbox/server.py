@@ -18,6 +18,7 @@ from pathlib import Path
 from . import hand
 from .app import Sandbox, SandboxOptions
 from .config_file import sandbox_toml
+from .dialect import DialectError, load_dialect
 
 DEFAULT_PORT = 8780
 
@@ -97,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--signature", choices=("v1", "v2"), default="v1", help="WORKBOX signature variant")
     parser.add_argument(
+        "--dialect",
+        metavar="FILE",
+        type=Path,
+        help="speak another vendor dialect (TOML; examples in config/dialects/, keys in docs/sandbox.md)",
+    )
+    parser.add_argument(
         "--write-config",
         metavar="FILE",
         type=Path,
@@ -113,9 +120,16 @@ def parse_args(argv: list[str] | None) -> tuple[SandboxOptions, Path | None]:
         parser.error(f"unknown command {args.hr!r}: the sandbox's one command is `syncd sandbox hr`")
     if args.employees < 1:
         parser.error("--employees must be at least 1")
+    dialect = None
+    if args.dialect is not None:
+        try:
+            dialect = load_dialect(args.dialect)
+        except DialectError as exc:
+            parser.error(str(exc))
     options = SandboxOptions(
-        employees=args.employees, seed=args.seed, host=args.host, port=args.port, signature=args.signature
-    )
+        employees=args.employees, seed=args.seed, host=args.host, port=args.port, signature=args.signature,
+        dialect=dialect,
+    )  # fmt: skip
     return options, args.write_config
 
 

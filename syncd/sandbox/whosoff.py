@@ -51,9 +51,17 @@ class WhosOffService:
     at run time."""
 
     def __init__(
-        self, company: Company, log: RequestLog, injector: FaultInjector, token_lifetime: float = 3600.0
+        self,
+        company: Company,
+        log: RequestLog,
+        injector: FaultInjector,
+        token_lifetime: float = 3600.0,
+        *,
+        email_field: str = "email_contact",
     ) -> None:
         self.company = company
+        #: the key a user's e-mail is served under (the dialect's; contract §1.3)
+        self.email_field = email_field
         self.log = log
         self.injector = injector
         self.token_lifetime = token_lifetime
@@ -228,7 +236,9 @@ class WhosOffService:
         if status not in (0, 1, 99):
             return self._error(request, 400, "REQ001", "status_id must be 0, 1 or 99")
         users = [
-            u.to_json() for u in self.company.whosoff_users.values() if status == 99 or u.status_id == status
+            u.to_json(self.email_field)
+            for u in self.company.whosoff_users.values()
+            if status == 99 or u.status_id == status
         ]
         return await self._data(request, users)
 

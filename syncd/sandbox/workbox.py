@@ -77,7 +77,14 @@ class WorkboxService:
     """Server side of WORKBOX. ``api_enabled``, ``basic_settings``, ``signature`` and ``clock_skew``
     (seconds, stored in the workbox :class:`Faults`) are mutable at run time."""
 
-    def __init__(self, log: RequestLog, injector: FaultInjector, signature: str = "v1") -> None:
+    def __init__(
+        self,
+        log: RequestLog,
+        injector: FaultInjector,
+        signature: str = "v1",
+        *,
+        connections_off: tuple[str, ...] = (),
+    ) -> None:
         if signature not in ("v1", "v2"):
             raise ValueError("signature must be 'v1' or 'v2'")
         self.log = log
@@ -89,6 +96,8 @@ class WorkboxService:
         self.secret_key = SECRET_KEY
         self.api_enabled = True
         self.basic_settings = True
+        #: kinds whose organisation connection is OFF in the console (contract §3.3): answered E903
+        self.connections_off = set(connections_off)
         self.state = WorkboxState()
         self._date_second, self._date_text = -1, ""
 
@@ -214,6 +223,8 @@ class WorkboxService:
                 raise WorkboxError("E901", "the open API is switched off in the WORKBOX console")
             if not self.basic_settings:
                 raise WorkboxError("E903", "basic settings are set to NO")
+            if kind in self.connections_off:
+                raise WorkboxError("E903", f"the organisation connection for {kind} is OFF")
             if request.match_info["companyId"] != self.company_id:
                 raise WorkboxError("E900", "companyId does not match this company")
             if kind not in KINDS:

@@ -55,7 +55,10 @@ _CONFIG_CODES = {
 #: HTTP statuses that mean our configuration is wrong when no code says more: (message, carry the code)
 _CONFIG_STATUS = {
     403: ("forbidden: the WhosOff API user lacks access to this call", True),
-    404: ("endpoint not found: check whosoff.url (the root, without /v4)", False),
+    404: (
+        "endpoint not found: check whosoff.url and whosoff.api_path (`syncd doctor --vendor whosoff`)",
+        False,
+    ),
 }
 
 
@@ -118,7 +121,7 @@ class _Wire:
         self.settings = settings
         #: unix time, to turn ``token_expiry_date`` into a lifetime
         self.wall = wall
-        self.root = settings.url.rstrip("/") + "/v4"
+        self.root = settings.api_root
 
     async def call(
         self,
@@ -261,7 +264,7 @@ class WhosOffClient:
         """Every user of the company (``status_id`` 0 disabled, 1 active, 99 both) in one response."""
         body = {"map_type_id": 0, "map_id": 0, "status_id": status_id}
         data = await self._data_call("POST", "/user/retrieve", "user/retrieve", body)
-        return split_records([parse_user(r) for r in data])
+        return split_records([parse_user(r, self.settings.email_field) for r in data])
 
     async def get_departments(self) -> tuple[list[WhosOffDepartment], list[InvalidRecord]]:
         data = await self._data_call("GET", "/department/retrieve/", "department/retrieve", None)

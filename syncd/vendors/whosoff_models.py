@@ -25,7 +25,8 @@ class WhosOffUser:
     first_name: str | None
     middle_name: str | None
     last_name: str | None
-    email_contact: str | None
+    #: from ``email_contact`` or ``email_address`` (``whosoff.email_field``)
+    email: str | None
     department_id: int | None
     user_type_id: int | None
     status_id: int | None
@@ -44,12 +45,14 @@ class WhosOffDepartment:
 
 
 _USER_STR = (
-    "staff_code", "title", "first_name", "middle_name", "last_name", "email_contact",
+    "staff_code", "title", "first_name", "middle_name", "last_name",
     "work_telephone", "mobile_telephone", "active_directory_username",
 )  # fmt: skip
+#: the keys a user's e-mail may come under (docs/vendor-contract.md §1.3): create field, auth response
+EMAIL_FIELDS = ("email_contact", "email_address")
 _USER_INT = ("department_id", "user_type_id", "status_id")
 _USER_DATE = ("employment_started_date", "employment_ended_date")
-_USER_KEYS = ("user_id", *_USER_STR, *_USER_INT, *_USER_DATE)
+_USER_KEYS = ("user_id", *_USER_STR, *EMAIL_FIELDS, *_USER_INT, *_USER_DATE)
 
 
 class _Invalid(Exception):
@@ -100,7 +103,18 @@ def _safe_payload(raw: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: raw[k] for k in keys if k in raw and isinstance(raw[k], str | int | float | None)}
 
 
-def parse_user(raw: object) -> WhosOffUser | InvalidRecord:
+def _email(raw: dict[str, Any], email_field: str) -> str | None:
+    """The user's e-mail from the configured key, or (``auto``) from the first key that has one."""
+    if email_field != "auto":
+        return _opt_str(raw, email_field)
+    for key in EMAIL_FIELDS:
+        value = _opt_str(raw, key)
+        if value is not None:
+            return value
+    return None
+
+
+def parse_user(raw: object, email_field: str = "auto") -> WhosOffUser | InvalidRecord:
     if not isinstance(raw, dict):
         return InvalidRecord(VENDOR, None, "user is not a JSON object", {})
     try:
@@ -114,7 +128,7 @@ def parse_user(raw: object) -> WhosOffUser | InvalidRecord:
             first_name=_opt_str(raw, "first_name"),
             middle_name=_opt_str(raw, "middle_name"),
             last_name=_opt_str(raw, "last_name"),
-            email_contact=_opt_str(raw, "email_contact"),
+            email=_email(raw, email_field),
             department_id=_opt_int(raw, "department_id"),
             user_type_id=_opt_int(raw, "user_type_id"),
             status_id=_opt_int(raw, "status_id"),

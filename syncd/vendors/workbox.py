@@ -109,7 +109,8 @@ _CODE_FAULTS: dict[tuple[str, str], tuple[type[VendorError], str, bool]] = {
     ),
     ("E903", "*"): (
         VendorConfigError,
-        "WORKBOX basic settings are set to NO: enable them in the WORKBOX admin console",
+        "WORKBOX refuses this kind: its organisation connection is OFF (or basic settings are NO): "
+        "switch it ON in the NCP console, WORKBOX > Developers > Connect organisation",
         False,
     ),
     ("E904", "POST"): (AlreadyExistsError, "externalKey already exists", True),

@@ -66,7 +66,7 @@ def wo(uid: int, **kw: Any) -> dict[str, Any]:
         "first_name": "Wo",
         "middle_name": None,
         "last_name": f"User{uid}",
-        "email_contact": f"wo{uid}@example.com",
+        "email": f"wo{uid}@example.com",
         "department_id": None,
         "user_type_id": 1,
         "status_id": 1,
@@ -296,24 +296,24 @@ def test_ids_that_do_not_fit_are_mapped_everywhere():
         ({"payroll_employee_id": "P1"},
          [wo(7, staff_code="P1", work_telephone="02-7", mobile_telephone="010-7")], {}, "02-7", "010-7"),
         # joined by e-mail, case-insensitively
-        ({}, [wo(7, email_contact=" E1@Example.com ", mobile_telephone="010-7")], {}, None, "010-7"),
+        ({}, [wo(7, email=" E1@Example.com ", mobile_telephone="010-7")], {}, None, "010-7"),
         # a staff code that matches nobody still allows the e-mail join
-        ({"payroll_employee_id": "P404"}, [wo(7, email_contact="e1@example.com", mobile_telephone="010-7")],
+        ({"payroll_employee_id": "P404"}, [wo(7, email="e1@example.com", mobile_telephone="010-7")],
          {}, None, "010-7"),
         # staff code beats e-mail when they point at different users
         ({"payroll_employee_id": "P1"},
-         [wo(7, email_contact="e1@example.com", mobile_telephone="010-7"),
+         [wo(7, email="e1@example.com", mobile_telephone="010-7"),
           wo(8, staff_code="P1", mobile_telephone="010-8")], {}, None, "010-8"),
         # no join at all
         ({"payroll_employee_id": "P1"}, [wo(7, staff_code="P2", mobile_telephone="010-7")], {}, None, None),
         # disabled WhosOff users are ignored, by staff code and by e-mail
         ({"payroll_employee_id": "P1"}, [wo(7, staff_code="P1", status_id=0, mobile_telephone="010-7")],
          {}, None, None),
-        ({}, [wo(7, email_contact="e1@example.com", status_id=0, mobile_telephone="010-7")], {}, None, None),
+        ({}, [wo(7, email="e1@example.com", status_id=0, mobile_telephone="010-7")], {}, None, None),
         # a disabled staff-code match does not hide an enabled e-mail match
         ({"payroll_employee_id": "P1"},
          [wo(7, staff_code="P1", status_id=0, mobile_telephone="010-7"),
-          wo(8, email_contact="e1@example.com", mobile_telephone="010-8")], {}, None, "010-8"),
+          wo(8, email="e1@example.com", mobile_telephone="010-8")], {}, None, "010-8"),
         # WhosOff fills gaps only (default precedence)
         ({"payroll_employee_id": "P1", "work_phone": "02-1"},
          [wo(7, staff_code="P1", work_telephone="02-7", mobile_telephone="010-7")], {}, "02-1", "010-7"),
@@ -336,7 +336,7 @@ def test_whosoff_join_and_phones(employee, users, rules, tel, cph):
 
 
 def test_whosoff_never_changes_name_or_email():
-    users = [wo(7, staff_code="P1", first_name="X", last_name="Y", email_contact="other@example.com")]
+    users = [wo(7, staff_code="P1", first_name="X", last_name="Y", email="other@example.com")]
     body = only_user(
         run(sources([emp(payroll_employee_id="P1")], wo_users=users), phone_precedence="whosoff")
     )
@@ -350,8 +350,8 @@ def test_whosoff_never_changes_name_or_email():
         (True, [wo(7)], {"wo-7"}),
         (True, [wo(7, status_id=0)], set()),  # disabled
         (True, [wo(7, staff_code="P1")], set()),  # joined to E1 by staff code
-        (True, [wo(7, email_contact="E1@example.com")], set()),  # joined to E1 by e-mail
-        (True, [wo(7), wo(8, email_contact="bad")], {"wo-7"}),  # invalid one rejected, rest goes on
+        (True, [wo(7, email="E1@example.com")], set()),  # joined to E1 by e-mail
+        (True, [wo(7), wo(8, email="bad")], {"wo-7"}),  # invalid one rejected, rest goes on
     ],
 )
 def test_include_whosoff_only(include, users, expected_wo_members):
@@ -651,7 +651,7 @@ def test_records_rejected_before_merge_are_frozen():
 
 def test_rejected_whosoff_only_member_in_ledger_is_frozen():
     ledger = as_ledger(run(sources([emp()], wo_users=[wo(7)]), include_whosoff_only=True).objects)
-    desired = run(sources([emp()], wo_users=[wo(7, email_contact="wo7-at-example")]), ledger,
+    desired = run(sources([emp()], wo_users=[wo(7, email="wo7-at-example")]), ledger,
                   include_whosoff_only=True)  # fmt: skip
     assert codes(desired) == {"7": "malformed_email"}
     assert desired.objects["user"]["wo-7"] == ledger[("user", "wo-7")]

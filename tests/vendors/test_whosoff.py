@@ -196,8 +196,8 @@ async def test_invalid_user_record_is_reported_not_raised(
     some = next(iter(sandbox.company.whosoff_users.values()))
     real = type(some).to_json
 
-    def broken(self: object) -> dict[str, object]:
-        data = real(self)  # type: ignore[arg-type]
+    def broken(self: object, email_field: str = "email_contact") -> dict[str, object]:
+        data = real(self, email_field)  # type: ignore[arg-type]
         if self is some:
             data["user_id"] = "not-a-number"
         return data

@@ -1,0 +1,103 @@
+"""The real-vendors issue: the sandbox speaks another dialect; syncd adapts by configuration alone.
+
+For each difference: the default configuration fails clearly and deletes nothing (or, where the default
+is ``auto``, simply works), and with the configuration line set the sync reaches the exact directory
+and the next run sends nothing.  On SQLite and PostgreSQL (``db_url``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncd.engine.context import SyncContext
+from syncd.engine.cycle import run_cycle
+from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from syncd.sandbox.dialect import Dialect, DialectError, WhosOffDialect, WorkboxDialect, load_dialect
+from syncd.states import RunResult
+from tests.support.config import settings_for
+from tests.support.oracle import expected_directory
+from tests.support.workbox import workbox_requests, workbox_state
+
+ROOT = Path(__file__).parents[2]
+
+
+async def _sync(sb: Sandbox, db_url: str, **sections: Any) -> tuple[Any, Any]:
+    """Two cycles with this configuration: (first report, second report)."""
+    async with SyncContext.open(settings_for(sb, db_url, **sections)) as ctx:
+        first = await run_cycle(ctx, trigger="test")
+        second = await run_cycle(ctx, trigger="test")
+    return first, second
+
+
+async def _converges(sb: Sandbox, db_url: str, **sections: Any) -> None:
+    first, second = await _sync(sb, db_url, **sections)
+    assert first.result is RunResult.SUCCESS, first.message()
+    assert workbox_state(sb) == expected_directory(sb.company)
+    assert second.ops == [] and second.result is RunResult.SUCCESS
+
+
+async def test_whosoff_email_address_is_read_by_default_and_by_name(db_url: str, tmp_path: Path) -> None:
+    dialect = Dialect(whosoff=WhosOffDialect(email_field="email_address"))
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0, dialect=dialect)) as sb:
+        await _converges(sb, db_url)  # email_field = "auto": the first key present
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0, dialect=dialect)) as sb:
+        named = f"sqlite+aiosqlite:///{tmp_path / 'named.db'}"
+        await _converges(sb, named, whosoff={"email_field": "email_address"})
+
+
+async def test_whosoff_email_field_set_to_the_wrong_key_matches_by_staff_code_only(tmp_path: Path) -> None:
+    """Set wrong, no e-mail arrives: WhosOff-only people cannot become members (quarantined
+    missing_email) and nothing is deleted."""
+    dialect = Dialect(whosoff=WhosOffDialect(email_field="email_address"))
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0, dialect=dialect)) as sb:
+        first, _ = await _sync(
+            sb, f"sqlite+aiosqlite:///{tmp_path / 's.db'}",
+            whosoff={"email_field": "email_contact"}, sync={"include_whosoff_only": True},
+        )  # fmt: skip
+        assert workbox_requests(sb, method="DELETE") == 0
+        assert any(r.reason_code == "missing_email" for r in first.rejects), first.rejects
+
+
+async def test_workbox_accepting_only_v2_fails_clearly_then_converges_with_signature_v2(db_url: str) -> None:
+    dialect = Dialect(workbox=WorkboxDialect(signature="v2"))
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0, dialect=dialect)) as sb:
+        first, _ = await _sync(sb, db_url, workbox={"signature": "v1"})  # the contract's default
+        assert first.result is RunResult.FAILED and "workbox.signature" in (first.error or ""), first.error
+        assert workbox_requests(sb, method="DELETE") == 0
+        assert workbox_requests(sb, status=201) == 0
+        await _converges(sb, db_url, workbox={"signature": "v2"})
+
+
+async def test_a_kind_whose_connection_is_off_stops_pushing_with_the_console_switch_named(
+    tmp_path: Path,
+) -> None:
+    dialect = Dialect(workbox=WorkboxDialect(connections_off=("job-position",)))
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0, dialect=dialect)) as sb:
+        url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+        first, _ = await _sync(sb, url)
+        assert first.result is RunResult.FAILED
+        assert "Connect organisation" in (first.error or "") and "E903" in (first.error or ""), first.error
+        assert workbox_requests(sb, method="DELETE") == 0
+        sb.workbox.connections_off.clear()  # the admin switches it ON
+        await _converges(sb, url)
+
+
+def test_the_shipped_dialects_load_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    shipped = sorted((ROOT / "config" / "dialects").glob("*.toml"))
+    assert len(shipped) >= 2
+    for path in shipped:
+        assert load_dialect(path) != Dialect(), path  # each differs from the contract somewhere
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[workbox]\nsignature = "v3"\n')
+    with pytest.raises(DialectError, match=r"bad\.toml: workbox\.signature must be v1 or v2"):
+        load_dialect(bad)
+
+
+async def test_whosoff_root_with_the_version_in_it_works_with_api_path_empty(tmp_path: Path) -> None:
+    """WhosOff's samples put /v4/ in the root: url = …/v4 with api_path = "" reaches the same routes."""
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0)) as sb:
+        url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+        await _converges(sb, url, whosoff={"url": sb.whosoff_url + "/v4/", "api_path": ""})
