@@ -183,7 +183,7 @@ def _notes(run: dict[str, Any]) -> str:
         notes.append(f"quarantine {run['quarantine_size']}")
     if run["stale_sources"]:
         notes.append(f"stale: {', '.join(run['stale_sources'])}")
-    if run.get("approved_by"):
+    if run.get("approved_by") and run["trigger"] == "approve":  # the run that applied it, not its plans
         at = run["approved_at"]
         notes.append(f"approved by {run['approved_by']}" + (f" at {at:%Y-%m-%d %H:%M} UTC" if at else ""))
     return "; ".join(notes)

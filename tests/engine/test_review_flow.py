@@ -115,6 +115,9 @@ async def test_runs_reads_at_80_columns_and_approve_takes_the_short_id(sb: Sandb
     code, out, err = await _paste(["syncd", "--config", str(cfg), "approve", plan_id[:8]], tmp_path)
     assert code == 0, (out, err)
     assert sb.request_log.count(vendor="workbox", method="DELETE") == 8
+    code, out, err = await _paste(["syncd", "--config", str(cfg), "runs"], tmp_path, columns=200)
+    # the approval is told on the run that applied it, not on every run that showed the same plan
+    assert out.count("approved by") == 1, out
 
 
 async def test_approve_without_a_config_file_says_so(tmp_path: Path) -> None:
