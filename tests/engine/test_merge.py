@@ -383,7 +383,7 @@ def test_whosoff_only_department_from_the_hr_tree_is_used_as_it_is():
     }
 
 
-@pytest.mark.parametrize("link", [{"staff_code": "P1"}, {"email_contact": "e1@example.com"}])
+@pytest.mark.parametrize("link", [{"staff_code": "P1"}, {"email": "e1@example.com"}])
 def test_terminated_employee_does_not_return_as_whosoff_only_member(link):
     gone = emp(payroll_employee_id="P1", employment_status="Terminated", termination_date=TODAY - DAY)
     desired = run(sources([gone], wo_users=[wo(7, **link)]), include_whosoff_only=True)
