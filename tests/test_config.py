@@ -203,12 +203,20 @@ def test_example_config_documents_every_key() -> None:
     from syncd.config import Settings, VendorSettings
 
     text = (Path(__file__).resolve().parents[1] / "config" / "syncd.example.toml").read_text()
+    from syncd.config import Section
+
     vendor_keys = set(VendorSettings.model_fields)
     for name, field in Settings.model_fields.items():
         model = field.annotation
         assert f"[{name}]" in text
-        for key in model.model_fields:  # type: ignore[union-attr]
-            if key in vendor_keys and key != "url":
+        for key, sub in model.model_fields.items():  # type: ignore[union-attr]
+            table = sub.annotation
+            if isinstance(table, type) and issubclass(table, Section):  # a sub-table: [infinityhr.fields]
+                assert f"[{name}.{key}]" in text, f"[{name}.{key}] is not documented"
+                after = text.split(f"[{name}.{key}]", 1)[1]
+                for inner in table.model_fields:
+                    assert f"\n{inner} = " in after, f"{name}.{key}.{inner} is not documented"
+            elif key in vendor_keys and key != "url":
                 assert f"#   {key} = " in text, key
             else:
                 assert f"{key} = " in text, f"{name}.{key} is not documented"

@@ -53,6 +53,81 @@ class VendorSettings(Section):
         return v.rstrip("/")
 
 
+class InfinityHRMethods(Section):
+    """``[infinityhr.methods]``: the SOAP method names, by role (docs/vendor-contract.md §2.2a)."""
+
+    section_name = "infinityhr.methods"
+    authenticate: str = Field("Authenticate", min_length=1)
+    employees: str = Field("GetEmployeesAll", min_length=1)
+    #: called only with ``departments_from = "method"``
+    departments: str = Field("GetDepartments", min_length=1)
+
+
+class InfinityHRFields(Section):
+    """``[infinityhr.fields]``: syncd's name of each EmployeeInfo field it reads → the vendor's element
+    name.  Nothing else of a record is read (SSN and PersonalEmail never are)."""
+
+    section_name = "infinityhr.fields"
+    employee_id: str = "EmployeeID"
+    payroll_employee_id: str = "PayrollEmployeeID"
+    first_name: str = "FirstName"
+    middle_name: str = "MiddleName"
+    last_name: str = "LastName"
+    preferred_name: str = "PreferredName"
+    work_email: str = "WorkEmail"
+    work_phone: str = "WorkPhone"
+    mobile_phone: str = "MobilePhone"
+    department_code: str = "DepartmentCode"
+    job_title: str = "JobTitle"
+    job_grade: str = "JobGrade"
+    supervisor_employee_id: str = "SupervisorEmployeeID"
+    employment_status: str = "EmploymentStatus"
+    hire_date: str = "HireDate"
+    termination_date: str = "TerminationDate"
+    last_modified: str = "LastModified"
+    #: read when ``departments_from = "employees"``: the department tree is built from the records
+    department_name: str = "DepartmentName"
+    parent_department_code: str = "ParentDepartmentCode"
+
+    @model_validator(mode="after")
+    def _distinct(self) -> InfinityHRFields:
+        seen: dict[str, str] = {}
+        for name, element in self.model_dump().items():
+            if not element:
+                raise ValueError(f"{name} must name an element")
+            if element in seen:
+                raise ValueError(f"{name} and {seen[element]} both name the element {element!r}")
+            seen[element] = name
+        return self
+
+
+class InfinityHRStatusValues(Section):
+    """``[infinityhr.status_values]``: the vendor's EmploymentStatus values for each of syncd's three
+    (an unmapped value is quarantined, never read as "not a member")."""
+
+    section_name = "infinityhr.status_values"
+    active: list[str] = Field(default_factory=lambda: ["Active"])
+    leave: list[str] = Field(default_factory=lambda: ["Leave"])
+    terminated: list[str] = Field(default_factory=lambda: ["Terminated"])
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> InfinityHRStatusValues:
+        seen: dict[str, str] = {}
+        for name, values in (("active", self.active), ("leave", self.leave), ("terminated", self.terminated)):
+            for value in values:
+                if value in seen:
+                    raise ValueError(f"{value!r} is listed under both {seen[value]} and {name}")
+                seen[value] = name
+        return self
+
+    def canonical(self) -> dict[str, str]:
+        """Vendor value → ``Active`` / ``Leave`` / ``Terminated``."""
+        out = {v: "Active" for v in self.active}
+        out.update({v: "Leave" for v in self.leave})
+        out.update({v: "Terminated" for v in self.terminated})
+        return out
+
+
 class InfinityHRSettings(VendorSettings):
     section_name = "infinityhr"
     file_keys = ("vendor_password",)
@@ -66,6 +141,32 @@ class InfinityHRSettings(VendorSettings):
     #: the service's idle timeout; the session is renewed ``session_renew_margin`` before it
     session_idle_timeout: float = Field(1200.0, gt=0)
     session_renew_margin: float = Field(120.0, ge=0)
+    #: the body namespace (the WSDL's targetNamespace)
+    namespace: str = Field("http://www.infinityhr.com/webservices/", min_length=1)
+    #: the SOAPAction header (quoted on the wire): ``{namespace}`` and ``{method}`` are filled in
+    soap_action: str = "{namespace}{method}"
+    #: where ``syncd doctor`` reads the WSDL (default: ``url`` + ``?WSDL``)
+    wsdl_url: str | None = None
+    #: ``method``: a departments method; ``employees``: the tree is built from the employee records
+    departments_from: Literal["method", "employees"] = "method"
+    methods: InfinityHRMethods = Field(default_factory=InfinityHRMethods)
+    fields: InfinityHRFields = Field(default_factory=InfinityHRFields)
+    status_values: InfinityHRStatusValues = Field(default_factory=InfinityHRStatusValues)
+
+    @field_validator("soap_action")
+    @classmethod
+    def _action_template(cls, v: str) -> str:
+        try:
+            v.format(namespace="n", method="m")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(
+                f"unknown field in soap_action ({exc}); use {{namespace}} and {{method}}"
+            ) from None
+        return v
+
+    def action(self, method: str) -> str:
+        """The SOAPAction of ``method``, unquoted."""
+        return self.soap_action.format(namespace=self.namespace, method=method)
 
 
 class WhosOffSettings(VendorSettings):

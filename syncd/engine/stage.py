@@ -51,6 +51,13 @@ def _distrust(
     start (so that a source drained a little per cycle is caught too)."""
     if pulled.error is not None:
         return f"read failed: {pulled.error}"
+    if pulled.rejects and not pulled.records:
+        first = pulled.rejects[0]
+        return (
+            f"every one of the {len(pulled.rejects)} records was unreadable (the first: {first.reason}): "
+            f"is [{pulled.source}] configured for this service's format? "
+            "(README: Connecting to the real services)"
+        )
     if (pulled.source, pulled.kind) not in GUARDED:
         return None
     count = len(pulled.records) + len(pulled.rejects)

@@ -85,8 +85,9 @@ class Sandbox:
             email_field=self.dialect.whosoff.email_field,
         )  # fmt: skip
         self.infinityhr = InfinityHRService(
-            self.company, self.request_log, inject["infinityhr"], options.infinityhr_idle_timeout
-        )
+            self.company, self.request_log, inject["infinityhr"], options.infinityhr_idle_timeout,
+            dialect=self.dialect.infinityhr,
+        )  # fmt: skip
         self.workbox = WorkboxService(
             self.request_log, inject["workbox"], self.dialect.workbox.signature,
             connections_off=self.dialect.workbox.connections_off,

@@ -1,6 +1,8 @@
-"""InfinityHR SOAP 1.1 simulator: Authenticate, sessions, paged employee reads, faults.
+"""InfinityHR SOAP 1.1 simulator: Authenticate, sessions, paged employee reads, faults, a WSDL.
 
-Contract: docs/vendor-contract.md §2.
+Contract: docs/vendor-contract.md §2.  It speaks the contract's dialect unless given another
+(:class:`~.dialect.InfinityHRDialect`: namespace, SOAPAction form, method and element names, status
+values, no departments method); ``GET …?WSDL`` describes whichever it speaks.
 
 Requests are parsed with defusedxml (DTDs and entities are refused with an ``ArgumentException``
 fault); responses are built with lxml. A wrong Content-Type answers HTTP 415 (as ASMX does); a
@@ -23,6 +25,7 @@ from aiohttp import web
 from lxml import etree
 
 from .data import Company, Employee, EmployeeChange
+from .dialect import InfinityHRDialect
 from .faults import FaultInjector, send_truncated_gzip, vendor_middleware
 from .mutations import mutate
 from .reqlog import RequestLog, set_code, set_op
@@ -31,7 +34,6 @@ SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 IHR_NS = "http://www.infinityhr.com/webservices/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
-METHODS = ("Authenticate", "GetEmployeesAll", "GetEmployeeChanges", "GetDepartments")
 VENDOR_ID = "sandbox-vendor"
 VENDOR_PASSWORD = "sandbox-vendor-pass"  # noqa: S105 (sandbox-only credential)
 INACTIVE_VENDOR_ID = "inactive-vendor"
@@ -40,8 +42,6 @@ COMPANY_ID = "ACME"
 XML_CT = "text/xml; charset=utf-8"
 NIL = f"{{{XSI_NS}}}nil"
 _Q = "{" + IHR_NS + "}"
-# Detached containers carry the final namespaces, so lxml never has to invent ns0 prefixes.
-_NSMAP = {None: IHR_NS, "xsi": XSI_NS}
 BILLION_LAUGHS = (
     '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
     + "".join(f'<!ENTITY lol{i} "{(f"&lol{i - 1};" if i > 1 else "&lol;") * 10}">' for i in range(1, 10))
@@ -85,7 +85,7 @@ def parse_xs_datetime(text: str) -> datetime:
 
 
 def _text(parent: ET.Element, name: str, *, required: bool = False) -> str | None:
-    el = parent.find(_Q + name)
+    el = parent.find("{*}" + name)  # the namespace was checked when the request was parsed
     if el is None or el.get(NIL) in ("true", "1") or el.text is None or not el.text.strip():
         if required:
             raise SoapFault("ArgumentException", f"Missing required element {name}")
@@ -115,47 +115,82 @@ def _bool(parent: ET.Element, name: str) -> bool:
     return text in ("true", "1")
 
 
-def _add(parent: etree._Element, name: str, value: str | None) -> None:
-    el = etree.SubElement(parent, _Q + name)
+def _add(parent: etree._Element, name: str, value: str | None, q: str = _Q) -> None:
+    el = etree.SubElement(parent, q + name)
     if value is None:
         el.set(NIL, "true")
     else:
         el.text = value
 
 
-def employee_xml(parent: etree._Element, emp: Employee, tag: str = "EmployeeInfo") -> None:
-    el = etree.SubElement(parent, _Q + tag)
-    for name, value in (
-        ("EmployeeID", emp.employee_id),
-        ("PayrollEmployeeID", emp.payroll_id),
-        ("SSN", emp.ssn),
-        ("FirstName", emp.first_name),
-        ("MiddleName", emp.middle_name),
-        ("LastName", emp.last_name),
-        ("PreferredName", emp.preferred_name),
-        ("WorkEmail", emp.work_email),
-        ("PersonalEmail", emp.personal_email),
-        ("WorkPhone", emp.work_phone),
-        ("MobilePhone", emp.mobile_phone),
-        ("DepartmentCode", emp.department_code),
-        ("JobTitle", emp.job_title),
-        ("JobGrade", emp.job_grade),
-        ("SupervisorEmployeeID", emp.supervisor_id),
-        ("EmploymentStatus", emp.status),
-        ("HireDate", emp.hire_date.isoformat()),
-        ("TerminationDate", emp.termination_date.isoformat() if emp.termination_date else None),
-        ("LastModified", xs_datetime(emp.last_modified)),
-    ):
-        _add(el, name, value)
+_STATUS_ROLE = {"Active": "active", "Leave": "leave", "Terminated": "terminated"}
+
+
+def employee_xml(
+    parent: etree._Element,
+    emp: Employee,
+    tag: str = "EmployeeInfo",
+    *,
+    dialect: InfinityHRDialect | None = None,
+    company: Company | None = None,
+) -> None:
+    """One EmployeeInfo in ``dialect``'s element names and status values; with no departments
+    method, the department's name and parent code ride on the record (``company`` gives them)."""
+    d = dialect or InfinityHRDialect()
+    q = "{" + d.namespace + "}"
+    el = etree.SubElement(parent, q + tag)
+    values: list[tuple[str, str | None]] = [
+        ("employee_id", emp.employee_id),
+        ("payroll_employee_id", emp.payroll_id),
+        ("ssn", emp.ssn),
+        ("first_name", emp.first_name),
+        ("middle_name", emp.middle_name),
+        ("last_name", emp.last_name),
+        ("preferred_name", emp.preferred_name),
+        ("work_email", emp.work_email),
+        ("personal_email", emp.personal_email),
+        ("work_phone", emp.work_phone),
+        ("mobile_phone", emp.mobile_phone),
+        ("department_code", emp.department_code),
+        ("job_title", emp.job_title),
+        ("job_grade", emp.job_grade),
+        ("supervisor_employee_id", emp.supervisor_id),
+        ("employment_status", d.status_values.get(_STATUS_ROLE.get(emp.status, ""), emp.status)),
+        ("hire_date", emp.hire_date.isoformat()),
+        ("termination_date", emp.termination_date.isoformat() if emp.termination_date else None),
+        ("last_modified", xs_datetime(emp.last_modified)),
+    ]
+    if not d.departments_method and company is not None:
+        dept = company.departments.get(emp.department_code)
+        values.append(("department_name", dept.name if dept else None))
+        values.append(("parent_department_code", dept.parent_code if dept else None))
+    for name, value in values:
+        _add(el, d.fields[name], value, q)
 
 
 class InfinityHRService:
     """Server side of InfinityHR. ``idle_timeout`` (seconds) and ``clock`` are mutable at run time."""
 
     def __init__(
-        self, company: Company, log: RequestLog, injector: FaultInjector, idle_timeout: float = 1200.0
+        self,
+        company: Company,
+        log: RequestLog,
+        injector: FaultInjector,
+        idle_timeout: float = 1200.0,
+        *,
+        dialect: InfinityHRDialect | None = None,
     ) -> None:
         self.company = company
+        self.dialect = d = dialect or InfinityHRDialect()
+        self.ns = d.namespace
+        self.q = "{" + d.namespace + "}"
+        # detached containers carry the final namespaces, so lxml never has to invent ns0 prefixes
+        self.nsmap = {None: d.namespace, "xsi": XSI_NS}
+        #: method name → role (authenticate, employees, departments; changes keeps its contract name)
+        self.roles = {
+            name: role for role, name in d.methods.items() if role != "departments" or d.departments_method
+        }
+        self.roles.setdefault("GetEmployeeChanges", "changes")
         self.log = log
         self.injector = injector
         self.idle_timeout = idle_timeout
@@ -170,7 +205,16 @@ class InfinityHRService:
     def app(self) -> web.Application:
         app = web.Application(middlewares=[vendor_middleware(self.injector, self.log, self)])
         app.router.add_post("/EmployeeService.asmx", self.endpoint)
+        app.router.add_get("/EmployeeService.asmx", self.wsdl)
         return app
+
+    async def wsdl(self, request: web.Request) -> web.Response:
+        """``GET …?WSDL``: the namespace, the operations and their SOAPActions of this dialect."""
+        set_op(request, "WSDL")
+        if "wsdl" not in {k.lower() for k in request.query}:  # a plain GET: only POST is a call
+            set_code(request, "405")
+            raise web.HTTPMethodNotAllowed("GET", ["POST"])
+        return web.Response(body=wsdl_document(self.dialect, list(self.roles)), content_type="text/xml")
 
     def expire_sessions(self) -> int:
         count = len(self.sessions)
@@ -217,44 +261,46 @@ class InfinityHRService:
         if len(children) != 1:
             raise SoapFault("ArgumentException", "soap:Body must hold exactly one method element")
         method_el: ET.Element = children[0]
-        if not method_el.tag.startswith(_Q) or method_el.tag[len(_Q) :] not in METHODS:
+        if not method_el.tag.startswith(self.q) or method_el.tag[len(self.q) :] not in self.roles:
             raise SoapFault("ArgumentException", f"Unknown method element {method_el.tag}")
         for el in method_el.iter():
-            if not el.tag.startswith(_Q):
-                raise SoapFault("ArgumentException", f"Element {el.tag} is not in the {IHR_NS} namespace")
+            if not el.tag.startswith(self.q):
+                raise SoapFault("ArgumentException", f"Element {el.tag} is not in the {self.ns} namespace")
         return method_el
 
     async def endpoint(self, request: web.Request) -> web.StreamResponse:
         action = request.headers.get("SOAPAction")
-        if action and action.strip('"').startswith(IHR_NS):
-            set_op(request, action.strip('"')[len(IHR_NS) :])
+        by_action = {self.dialect.action(name): name for name in self.roles}
+        if action and action.strip('"') in by_action:
+            set_op(request, by_action[action.strip('"')])
         if request.content_type != "text/xml" or request.charset not in (None, "utf-8", "UTF-8"):
             set_code(request, "415")
             return web.Response(status=415, text="Content-Type must be text/xml; charset=utf-8")
         try:
             method_el = self._parse(await request.read())
-            method = method_el.tag[len(_Q) :]
+            method = method_el.tag[len(self.q) :]
+            role = self.roles[method]
             set_op(request, method)
-            if action != f'"{IHR_NS}{method}"':
+            if action != f'"{self.dialect.action(method)}"':
                 raise SoapFault(
                     "ArgumentException",
                     f"Server did not recognize the value of HTTP Header SOAPAction: {action}",
                 )
-            req = method_el.find(_Q + "request")
+            req = method_el.find(self.q + "request")
             if req is None:
                 raise SoapFault("ArgumentException", "Missing <request> element")
-            if method == "Authenticate":
+            if role == "authenticate":
                 return self._xml(method, self._authenticate(req))
             session = self._session(req)
             company = _text(req, "CompanyID")
             if company is not None and company != COMPANY_ID:
                 raise SoapFault("ArgumentException", f"Unknown CompanyID {company}")
-            if method == "GetDepartments":
+            if role == "departments":
                 result = self._departments()
             else:
                 page = _int(req, "PageNumber", 1, 1, 2**31 - 1)
                 size = _int(req, "PageSize", 500, 1, 1000)
-                if method == "GetEmployeesAll":
+                if role == "employees":
                     result = self._employees_all(page, size)
                 else:
                     result = self._employee_changes(method_el, page, size)
@@ -266,12 +312,11 @@ class InfinityHRService:
         except SoapFault as fault:
             return self.fault(request, fault)
 
-    @staticmethod
-    def _payload(method: str, result: list[etree._Element]) -> bytes:
+    def _payload(self, method: str, result: list[etree._Element]) -> bytes:
         env = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"soap": SOAP_NS, "xsi": XSI_NS, "xsd": XSD_NS})
         body = etree.SubElement(env, f"{{{SOAP_NS}}}Body")
-        resp = etree.SubElement(body, f"{_Q}{method}Response", nsmap={None: IHR_NS})  # type: ignore[dict-item]
-        res = etree.SubElement(resp, f"{_Q}{method}Result")
+        resp = etree.SubElement(body, f"{self.q}{method}Response", nsmap={None: self.ns})  # type: ignore[dict-item]
+        res = etree.SubElement(resp, f"{self.q}{method}Result")
         res.extend(result)
         return etree.tostring(env, xml_declaration=True, encoding="utf-8")
 
@@ -305,7 +350,7 @@ class InfinityHRService:
             ("SessionEnd", xs_datetime(end)),
             ("SyncDate", xs_datetime(start)),
         ):
-            el = etree.Element(_Q + name)
+            el = etree.Element(self.q + name)
             el.text = value
             out.append(el)
         return out
@@ -322,20 +367,19 @@ class InfinityHRService:
         return session
 
     def _departments(self) -> list[etree._Element]:
-        deps = etree.Element(_Q + "Departments", nsmap=_NSMAP)  # type: ignore[arg-type]
+        deps = etree.Element(self.q + "Departments", nsmap=self.nsmap)  # type: ignore[arg-type]
         for dep in self.company.departments.values():
-            el = etree.SubElement(deps, _Q + "DepartmentInfo")
-            _add(el, "DepartmentCode", dep.code)
-            _add(el, "Name", dep.name)
-            _add(el, "ParentDepartmentCode", dep.parent_code)
-            _add(el, "IsActive", "true" if dep.is_active else "false")
+            el = etree.SubElement(deps, self.q + "DepartmentInfo")
+            _add(el, "DepartmentCode", dep.code, self.q)
+            _add(el, "Name", dep.name, self.q)
+            _add(el, "ParentDepartmentCode", dep.parent_code, self.q)
+            _add(el, "IsActive", "true" if dep.is_active else "false", self.q)
         return [deps]
 
-    @staticmethod
-    def _paging(total: int, page: int, size: int) -> list[etree._Element]:
+    def _paging(self, total: int, page: int, size: int) -> list[etree._Element]:
         out = []
         for name, value in (("TotalCount", total), ("PageNumber", page), ("PageSize", size)):
-            el = etree.Element(_Q + name)
+            el = etree.Element(self.q + name)
             el.text = str(value)
             out.append(el)
         return out
@@ -343,9 +387,9 @@ class InfinityHRService:
     def _employees_all(self, page: int, size: int) -> list[etree._Element]:
         employees = self.company.employee_list()
         start, stop, purge = self.injector.page_window(page, size)  # paging faults (faults.py)
-        emps = etree.Element(_Q + "Employees", nsmap=_NSMAP)  # type: ignore[arg-type]
+        emps = etree.Element(self.q + "Employees", nsmap=self.nsmap)  # type: ignore[arg-type]
         for emp in employees[start:stop]:
-            employee_xml(emps, emp)
+            employee_xml(emps, emp, dialect=self.dialect, company=self.company)
         result = [*self._paging(len(employees), page, size), emps]
         if purge and employees:
             mutate(self.company, "delete", {"employee_id": employees[0].employee_id})
@@ -370,12 +414,31 @@ class InfinityHRService:
         selected: list[EmployeeChange] = [
             c for c in self.company.changes if c.change_type in kinds and begin <= c.change_date <= end
         ]
-        changes = etree.Element(_Q + "Changes", nsmap=_NSMAP)  # type: ignore[arg-type]
+        changes = etree.Element(self.q + "Changes", nsmap=self.nsmap)  # type: ignore[arg-type]
         for change in selected[(page - 1) * size : page * size]:
-            el = etree.SubElement(changes, _Q + "EmployeeChange")
-            _add(el, "EmployeeID", change.employee_id)
-            _add(el, "ChangeType", change.change_type)
-            _add(el, "ChangeDate", xs_datetime(change.change_date))
+            el = etree.SubElement(changes, self.q + "EmployeeChange")
+            _add(el, "EmployeeID", change.employee_id, self.q)
+            _add(el, "ChangeType", change.change_type, self.q)
+            _add(el, "ChangeDate", xs_datetime(change.change_date), self.q)
             if change.employee is not None:
-                employee_xml(el, change.employee, "Employee")
+                employee_xml(el, change.employee, "Employee", dialect=self.dialect, company=self.company)
         return [*self._paging(len(selected), page, size), changes]
+
+
+def wsdl_document(dialect: InfinityHRDialect, methods: list[str]) -> bytes:
+    """A WSDL 1.1 document for ``dialect``: targetNamespace, one operation per method with its
+    soapAction (the parts a client reads to check its configuration; no schema of the types)."""
+    w, soap = "http://schemas.xmlsoap.org/wsdl/", "http://schemas.xmlsoap.org/wsdl/soap/"
+    tns = dialect.namespace
+    root = etree.Element(f"{{{w}}}definitions", nsmap={"wsdl": w, "soap": soap, "tns": tns},
+                         targetNamespace=tns)  # fmt: skip
+    port_type = etree.SubElement(root, f"{{{w}}}portType", name="EmployeeServiceSoap")
+    binding = etree.SubElement(
+        root, f"{{{w}}}binding", name="EmployeeServiceSoap", type="tns:EmployeeServiceSoap"
+    )
+    etree.SubElement(binding, f"{{{soap}}}binding", transport="http://schemas.xmlsoap.org/soap/http")
+    for method in methods:
+        etree.SubElement(port_type, f"{{{w}}}operation", name=method)
+        op = etree.SubElement(binding, f"{{{w}}}operation", name=method)
+        etree.SubElement(op, f"{{{soap}}}operation", soapAction=dialect.action(method), style="document")
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8")

@@ -1,13 +1,16 @@
 """InfinityHR SOAP client (docs/vendor-contract.md §2): Authenticate, GetEmployeesAll, GetDepartments.
 
-The [designed] wire choices (namespace, SOAPAction form, element names, fault shape) live here, in
-:mod:`syncd.vendors.infinityhr_models` and in :mod:`syncd.vendors._soap`.  SSN and PersonalEmail are
-dropped while parsing: no model, log line or :class:`InvalidRecord` ever holds them.
+The [designed] wire choices (namespace, SOAPAction form, method and element names, status values,
+where departments come from) are configuration (``[infinityhr]``, contract §2.2a and §4) and are
+applied here, in :mod:`syncd.vendors.infinityhr_models` and in :mod:`syncd.vendors._soap`; the engine
+sees none of them.  SSN and PersonalEmail are never read: no model, log line or
+:class:`InvalidRecord` ever holds them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
@@ -35,10 +38,10 @@ from syncd.vendors.infinityhr_models import (
     Department,
     Employee,
     EmployeePage,
+    EmployeeReader,
     InvalidValue,
     parse_datetime,
     parse_department,
-    parse_employee,
 )
 from syncd.vendors.paging import PageAudit
 from syncd.vendors.transport import Transport, iter_bounded
@@ -52,7 +55,6 @@ __all__ = [
     "InfinityHRAuth",
     "InfinityHRClient",
 ]
-NAMESPACE = "http://www.infinityhr.com/webservices/"
 CONTENT_TYPE = "text/xml; charset=utf-8"
 
 log = structlog.get_logger("syncd.vendors")
@@ -92,8 +94,9 @@ class _Wire:
         attempt: int = 1,
     ) -> SoapResult:
         """One SOAP call (one HTTP request); faults and HTTP errors become :mod:`syncd.errors`."""
-        body = build_envelope(NAMESPACE, method, request, extra)
-        headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": f'"{NAMESPACE}{method}"'}
+        s = self.settings
+        body = build_envelope(s.namespace, method, request, extra)
+        headers = {"Content-Type": CONTENT_TYPE, "SOAPAction": f'"{s.action(method)}"'}
         limit = self.settings.max_response_bytes
 
         async def handle(resp: aiohttp.ClientResponse) -> SoapResult:
@@ -152,10 +155,12 @@ class InfinityHRAuth:
         s = self._wire.settings
         request = [("VendorID", s.vendor_id), ("VendorPwd", s.vendor_password.get_secret_value())]
 
-        async def attempt(n: int) -> SoapResult:
-            return await self._wire.call("Authenticate", request, attempt=n)
+        method = s.methods.authenticate
 
-        result = await self._wire.transport.retrying("Authenticate", attempt)
+        async def attempt(n: int) -> SoapResult:
+            return await self._wire.call(method, request, attempt=n)
+
+        result = await self._wire.transport.retrying(method, attempt)
         values = result.scalars
         session_id = values.get("SessionID")
         if not session_id:
@@ -195,6 +200,9 @@ class InfinityHRClient:
         self.settings = settings
         self._transport = Transport(VENDOR, session, settings)
         self._wire = _Wire(self._transport, settings)
+        self._parse_employee = EmployeeReader(
+            settings.fields.model_dump(), settings.status_values.canonical()
+        )
         auth = InfinityHRAuth(self._wire)
         self.sessions = sessions or InfinityHRSessionManager(settings, auth, clock=clock, wall=wall)
 
@@ -292,7 +300,7 @@ class InfinityHRClient:
         The pages are not checked against each other: :meth:`read_employee_pages` does that.
         """
         # aclosing: a reader that stops early closes the pages at once (cancelling what is asked ahead)
-        pages = self._pages("GetEmployeesAll", "EmployeeInfo", parse_employee)
+        pages = self._pages(self.settings.methods.employees, "EmployeeInfo", self._parse_employee)
         async with contextlib.aclosing(pages):
             async for page, total, good, bad in pages:
                 yield EmployeePage(page, total, good, bad)
@@ -319,10 +327,10 @@ class InfinityHRClient:
             if problem is None:
                 return pages
             problems.append(problem)
-            log.warning("read.inconsistent", vendor=VENDOR, method="GetEmployeesAll", attempt=attempt,
-                        problem=problem)  # fmt: skip
+            method = self.settings.methods.employees
+            log.warning("read.inconsistent", vendor=VENDOR, method=method, attempt=attempt, problem=problem)
         message = f"the pages disagree, read twice: {problems[1]} (the first read: {problems[0]})"
-        raise InconsistentReadError(VENDOR, message, method="GetEmployeesAll")
+        raise InconsistentReadError(VENDOR, message, method=self.settings.methods.employees)
 
     async def get_employees_all(self) -> tuple[list[Employee], list[InvalidRecord]]:
         employees: dict[str, Employee] = {}
@@ -334,11 +342,44 @@ class InfinityHRClient:
         return list(employees.values()), invalid
 
     async def get_departments(self) -> tuple[list[Department], list[InvalidRecord]]:
+        """The departments: from the departments method, or (``departments_from = "employees"``) built
+        from one consistent employee read: each code an employee is in, with the name and parent code
+        the records give (a code no employee is in any more is gone)."""
+        if self.settings.departments_from == "employees":
+            return departments_of(await self.get_employees_all())
         result = await self._call(
-            "GetDepartments", record_tags=frozenset({"DepartmentInfo"}), on_record=parse_department
+            self.settings.methods.departments,
+            record_tags=frozenset({"DepartmentInfo"}),
+            on_record=parse_department,
         )
         departments: list[Department | InvalidRecord] = list(result.records)
         return split_records(departments)
+
+
+def departments_of(
+    read: tuple[list[Employee], list[InvalidRecord]],
+) -> tuple[list[Department], list[InvalidRecord]]:
+    """The department tree the employee records describe (all active: a record names no inactive one).
+
+    Two records that give one code different names or parents: the most common wins, the others are
+    reported once as invalid for that code (kept for inspection, never silently dropped)."""
+    employees, _ = read
+    names: dict[str, collections.Counter[tuple[str | None, str | None]]] = {}
+    for emp in employees:
+        if emp.department_code:
+            names.setdefault(emp.department_code, collections.Counter())[
+                (emp.department_name, emp.parent_department_code)
+            ] += 1
+    out: list[Department] = []
+    invalid: list[InvalidRecord] = []
+    for code, seen in sorted(names.items()):
+        (name, parent), _ = seen.most_common(1)[0]
+        out.append(Department(code, name, parent, True))
+        if len(seen) > 1:
+            others = ", ".join(f"{n!r} under {p!r}" for (n, p), _ in seen.most_common()[1:])
+            reason = f"employees give department {code} other names or parents too ({others}); used {name!r}"
+            invalid.append(InvalidRecord(VENDOR, code, reason, {"DepartmentCode": code}))
+    return out, invalid
 
 
 def _int(result: SoapResult, name: str, method: str, default: int | None = None) -> int:

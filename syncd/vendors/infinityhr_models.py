@@ -1,12 +1,17 @@
 """InfinityHR wire models: EmployeeInfo and DepartmentInfo become typed records here.
 
 Models are strict about structure (an id must be present, a date must be a date) and lenient about
-content (every text field is ``str | None``; the engine validates content).  SSN and PersonalEmail are
-never read into anything: :data:`PRIVATE_FIELDS` are dropped before a record is looked at.
+content (every text field is ``str | None``; the engine validates content).  Only the configured
+fields (``[infinityhr.fields]``: syncd's name → the vendor's element name) are read, so SSN and
+PersonalEmail never are, whatever the service calls them; :data:`PRIVATE_FIELDS` are also dropped by
+name before a record is looked at.  EmploymentStatus is translated to ``Active`` / ``Leave`` /
+``Terminated`` through ``[infinityhr.status_values]``; an unmapped value passes on as it is (the engine
+quarantines it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
@@ -43,6 +48,9 @@ class Employee:
     hire_date: date | None
     termination_date: date | None
     last_modified: datetime | None
+    #: on the record only when the service has no departments method (``departments_from``)
+    department_name: str | None = None
+    parent_department_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +69,22 @@ class EmployeePage:
     invalid: list[InvalidRecord]
 
 
-_EMPLOYEE_STR = {
-    "PayrollEmployeeID": "payroll_employee_id", "FirstName": "first_name", "MiddleName": "middle_name",
-    "LastName": "last_name", "PreferredName": "preferred_name", "WorkEmail": "work_email",
-    "WorkPhone": "work_phone", "MobilePhone": "mobile_phone", "DepartmentCode": "department_code",
-    "JobTitle": "job_title", "JobGrade": "job_grade", "SupervisorEmployeeID": "supervisor_employee_id",
-    "EmploymentStatus": "employment_status",
+#: syncd's field name → the contract's element name (the defaults of ``[infinityhr.fields]``)
+DEFAULT_FIELDS: dict[str, str] = {
+    "employee_id": "EmployeeID", "payroll_employee_id": "PayrollEmployeeID", "first_name": "FirstName",
+    "middle_name": "MiddleName", "last_name": "LastName", "preferred_name": "PreferredName",
+    "work_email": "WorkEmail", "work_phone": "WorkPhone", "mobile_phone": "MobilePhone",
+    "department_code": "DepartmentCode", "job_title": "JobTitle", "job_grade": "JobGrade",
+    "supervisor_employee_id": "SupervisorEmployeeID", "employment_status": "EmploymentStatus",
+    "hire_date": "HireDate", "termination_date": "TerminationDate", "last_modified": "LastModified",
+    "department_name": "DepartmentName", "parent_department_code": "ParentDepartmentCode",
 }  # fmt: skip
+_STR_FIELDS = (
+    "payroll_employee_id", "first_name", "middle_name", "last_name", "preferred_name", "work_email",
+    "work_phone", "mobile_phone", "department_code", "job_title", "job_grade", "supervisor_employee_id",
+    "department_name", "parent_department_code",
+)  # fmt: skip
+DEFAULT_STATUS = {"Active": "Active", "Leave": "Leave", "Terminated": "Terminated"}
 
 
 def _date(fields: dict[str, str | None], name: str) -> date | None:
@@ -91,25 +108,49 @@ def parse_datetime(fields: dict[str, str | None], name: str) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _employee(fields: dict[str, str | None]) -> Employee:
-    employee_id = fields.get("EmployeeID")
-    if not employee_id:
-        raise InvalidValue("EmployeeID is missing")
-    return Employee(
-        employee_id=employee_id,
-        **{attr: fields.get(name) for name, attr in _EMPLOYEE_STR.items()},
-        hire_date=_date(fields, "HireDate"),
-        termination_date=_date(fields, "TerminationDate"),
-        last_modified=parse_datetime(fields, "LastModified"),
-    )
+class EmployeeReader:
+    """EmployeeInfo elements → :class:`Employee`, in a service's element names and status values."""
+
+    def __init__(
+        self, fields: Mapping[str, str] = DEFAULT_FIELDS, status: Mapping[str, str] = DEFAULT_STATUS
+    ) -> None:
+        self.fields = {**DEFAULT_FIELDS, **fields}
+        self.status = dict(status)
+        #: the elements read (nothing else of a record is kept, not even in an InvalidRecord)
+        self.elements = frozenset(self.fields.values()) - PRIVATE_FIELDS
+
+    def __call__(self, el: etree._Element) -> Employee | InvalidRecord:
+        raw = fields_of(el, drop=PRIVATE_FIELDS)
+        fields = {name: value for name, value in raw.items() if name in self.elements}
+        try:
+            return self._employee(fields)
+        except InvalidValue as exc:
+            return InvalidRecord(VENDOR, fields.get(self.fields["employee_id"]), str(exc), fields)
+
+    def _employee(self, fields: dict[str, str | None]) -> Employee:
+        f = self.fields
+        employee_id = fields.get(f["employee_id"])
+        if not employee_id:
+            raise InvalidValue(f"{f['employee_id']} is missing")
+        values = {attr: fields.get(f[attr]) for attr in _STR_FIELDS}
+        status = fields.get(f["employment_status"])
+        if status is not None and status not in self.status:
+            known = ", ".join(sorted(self.status))
+            raise InvalidValue(
+                f"{f['employment_status']} {status[:40]!r} is none of infinityhr.status_values ({known})"
+            )
+        values["employment_status"] = self.status.get(status) if status is not None else None
+        return Employee(
+            employee_id=employee_id,
+            **values,
+            hire_date=_date(fields, f["hire_date"]),
+            termination_date=_date(fields, f["termination_date"]),
+            last_modified=parse_datetime(fields, f["last_modified"]),
+        )
 
 
-def parse_employee(el: etree._Element) -> Employee | InvalidRecord:
-    fields = fields_of(el, drop=PRIVATE_FIELDS)
-    try:
-        return _employee(fields)
-    except InvalidValue as exc:
-        return InvalidRecord(VENDOR, fields.get("EmployeeID"), str(exc), dict(fields))
+#: the contract's dialect
+parse_employee = EmployeeReader()
 
 
 def parse_department(el: etree._Element) -> Department | InvalidRecord:

@@ -11,12 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
-from syncd.sandbox.dialect import Dialect, DialectError, WhosOffDialect, WorkboxDialect, load_dialect
+from syncd.sandbox.dialect import (
+    DEFAULT_FIELDS,
+    Dialect,
+    DialectError,
+    InfinityHRDialect,
+    WhosOffDialect,
+    WorkboxDialect,
+    load_dialect,
+)
 from syncd.states import RunResult
+from tests.support.campaigns.common import dump_tables
 from tests.support.config import settings_for
 from tests.support.oracle import expected_directory
 from tests.support.workbox import workbox_requests, workbox_state
@@ -101,3 +111,86 @@ async def test_whosoff_root_with_the_version_in_it_works_with_api_path_empty(tmp
     async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0)) as sb:
         url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
         await _converges(sb, url, whosoff={"url": sb.whosoff_url + "/v4/", "api_path": ""})
+
+
+# ------------------------------------------------------------------------------------ InfinityHR
+
+OTHER_NS = "urn:example:hr:v2/"
+RENAMED = {"authenticate": "Login", "employees": "ListEmployees", "departments": "ListDepartments"}
+CASES = {
+    "namespace": (
+        {"namespace": OTHER_NS},
+        {"namespace": OTHER_NS},
+    ),
+    "soap_action": (
+        {"soap_action": "urn:example:action:{method}"},
+        {"soap_action": "urn:example:action:{method}"},
+    ),
+    "methods": (
+        {"methods": RENAMED},
+        {"methods": RENAMED},
+    ),
+    "fields": (
+        {"fields": {**DEFAULT_FIELDS, "employee_id": "EmpNo", "work_email": "EMail", "ssn": "SocialSecurity",
+                    "employment_status": "Status", "department_code": "Dept"}},
+        {"fields": {"employee_id": "EmpNo", "work_email": "EMail", "employment_status": "Status",
+                    "department_code": "Dept"}},
+    ),
+    "status_values": (
+        {"status_values": {"active": "A", "leave": "L", "terminated": "T"}},
+        {"status_values": {"active": ["A"], "leave": ["L"], "terminated": ["T"]}},
+    ),
+    "no_departments_method": (
+        {"departments_method": False},
+        {"departments_from": "employees"},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_infinityhr_dialect_fails_clearly_by_default_and_converges_configured(
+    case: str, tmp_path: Path
+) -> None:
+    served, configured = CASES[case]
+    dialect = Dialect(infinityhr=InfinityHRDialect(**{**InfinityHRDialect().__dict__, **served}))
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0, dialect=dialect)) as sb:
+        url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+        first, _ = await _sync(sb, url)  # the contract's dialect
+        assert first.result in (RunResult.STALE, RunResult.FAILED), (case, first.message())
+        assert workbox_requests(sb, method="DELETE") == 0 and workbox_requests(sb, method="POST") == 0
+        assert "infinityhr" in first.message(), first.message()
+        await _converges(sb, url, infinityhr=configured)
+
+
+#: the syncd configuration for config/dialects/combined.toml
+COMBINED_CONFIG: dict[str, Any] = {
+    "infinityhr": {
+        "namespace": "urn:acme:hr/",
+        "soap_action": "urn:acme:hr/action/{method}",
+        "departments_from": "employees",
+        "methods": {"authenticate": "Login", "employees": "ListEmployees"},
+        "fields": {
+            "employee_id": "EmpNo", "work_email": "EMail", "employment_status": "Status",
+            "department_code": "Dept", "department_name": "DeptName", "parent_department_code": "ParentDept",
+        },
+        "status_values": {"active": ["A"], "leave": ["L"], "terminated": ["T"]},
+    },
+    "whosoff": {"email_field": "email_address"},
+    "workbox": {"signature": "v2"},
+}  # fmt: skip
+
+
+async def test_the_combined_dialect_end_to_end(db_url: str, tmp_path: Path) -> None:
+    """Every difference at once: by default nothing is sent, configured it converges, on both databases;
+    the SSN and personal e-mail, under other element names, reach neither the database nor a log."""
+    dialect = load_dialect(ROOT / "config" / "dialects" / "combined.toml")
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0, dialect=dialect)) as sb:
+        first, _ = await _sync(sb, f"sqlite+aiosqlite:///{tmp_path / 'default.db'}")
+        assert first.result is RunResult.STALE and workbox_requests(sb) == 0, first.message()
+        with structlog.testing.capture_logs() as logs:
+            await _converges(sb, db_url, **COMBINED_CONFIG)
+        private = [v for e in sb.company.employees.values() for v in (e.ssn, e.personal_email) if v]
+        text = repr(logs)
+        assert private and not [v for v in private if v in text]
+        dump = await dump_tables(db_url)
+        assert not [v for v in private if v in dump]
