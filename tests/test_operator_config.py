@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.cli.check_config import render_toml
+from syncd.config.render import render_toml
 from syncd.config import load_settings
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 from tests.support.config import COMMAND, config_for

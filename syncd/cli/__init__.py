@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from syncd import commands
-from syncd.cli import check_config, db, sync, tools
+from syncd.cli import check_config, db, doctor, sync, tools
 from syncd.cli.common import with_settings
 from syncd.cli.parser import build_parser
 from syncd.config import config_path
@@ -28,6 +28,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "approve": with_settings(sync.approve_plan),
     "runs": with_settings(sync.runs),
     "quarantine": with_settings(sync.quarantine),
+    "doctor": doctor.cmd_doctor,
     "healthcheck": sync.cmd_healthcheck,
     "demo": tools.cmd_demo,
     "db": with_settings(db.command),

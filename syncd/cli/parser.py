@@ -74,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("quarantine", "list source records rejected by validation, with the reason")
 
+    doctor = add(
+        "doctor",
+        "check the configuration against the real services (read-only): each failure with the lines to set",
+    )
+    doctor.add_argument("--vendor", choices=["infinityhr", "whosoff", "workbox"], help="check this one only")
+    doctor.add_argument("--json", action="store_true", help="one JSON object per check on stdout")
+
     check = add("healthcheck", "exit 0 if the running daemon's /readyz says ready, else 1")
     check.add_argument("--url", help="readiness URL (default: /readyz on server.listen)")
 

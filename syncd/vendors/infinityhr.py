@@ -14,7 +14,7 @@ import collections
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import aiohttp
 import structlog
@@ -30,7 +30,7 @@ from syncd.errors import (
     TransientError,
     VendorConfigError,
 )
-from syncd.vendors._soap import SoapResult, build_envelope, read_soap
+from syncd.vendors._soap import SoapResult, build_envelope, fields_of, read_soap
 from syncd.vendors.common import InvalidRecord, split_records
 from syncd.vendors.credentials import Clock, Grant, InfinityHRSessionManager, with_renewal
 from syncd.vendors.infinityhr_models import (
@@ -44,7 +44,7 @@ from syncd.vendors.infinityhr_models import (
     parse_department,
 )
 from syncd.vendors.paging import PageAudit
-from syncd.vendors.transport import Transport, iter_bounded
+from syncd.vendors.transport import Transport, iter_bounded, read_bounded
 
 VENDOR = "infinityhr"
 __all__ = [
@@ -211,6 +211,7 @@ class InfinityHRClient:
         method: str,
         *,
         page: int | None = None,
+        page_size: int | None = None,
         extra: Sequence[tuple[str, str]] = (),
         record_tags: frozenset[str] = frozenset(),
         on_record: Callable[[etree._Element], Any] = lambda el: None,
@@ -226,7 +227,7 @@ class InfinityHRClient:
                 ("CompanyID", s.company_id),
             ]
             if page is not None:
-                request += [("PageNumber", str(page)), ("PageSize", str(s.page_size))]
+                request += [("PageNumber", str(page)), ("PageSize", str(page_size or s.page_size))]
             sent = clock()
 
             async def attempt(n: int) -> SoapResult:
@@ -354,6 +355,49 @@ class InfinityHRClient:
         )
         departments: list[Department | InvalidRecord] = list(result.records)
         return split_records(departments)
+
+
+class Wsdl(NamedTuple):
+    """What a WSDL says of the dialect: its target namespace and each operation's soapAction."""
+
+    namespace: str | None
+    actions: dict[str, str]
+
+
+async def read_wsdl(client: InfinityHRClient) -> Wsdl:
+    """The service's WSDL (``wsdl_url``, default ``url?WSDL``), read-only; parsed without entities,
+    DTDs or network access."""
+    s = client.settings
+    url = s.wsdl_url or f"{s.url}?WSDL"
+
+    async def handle(resp: aiohttp.ClientResponse) -> Wsdl:
+        if resp.status != 200:
+            raise RejectedError(VENDOR, f"the WSDL at {url} answered HTTP {resp.status}", method="WSDL")
+        raw = await read_bounded(resp, VENDOR, "WSDL", s.max_response_bytes)
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+        try:
+            root = etree.fromstring(raw, parser)
+        except etree.XMLSyntaxError as exc:
+            raise ProtocolError(VENDOR, f"the WSDL at {url} is not XML: {exc}", method="WSDL") from None
+        actions: dict[str, str] = {}
+        for op in root.iter("{http://schemas.xmlsoap.org/wsdl/}operation"):
+            for child in op:
+                action = child.get("soapAction") if isinstance(child.tag, str) else None
+                if action is not None and child.tag.endswith("}operation"):
+                    actions[str(op.get("name"))] = action
+        return Wsdl(root.get("targetNamespace"), actions)
+
+    return await client._transport.request("GET", url, method="WSDL", handle=handle)
+
+
+async def sample_records(client: InfinityHRClient, size: int = 5) -> list[dict[str, str | None]]:
+    """The first ``size`` employee records as element name → text (private fields dropped by name):
+    what ``syncd doctor`` compares with ``[infinityhr.fields]`` (it shows names, never values)."""
+    result = await client._call(
+        client.settings.methods.employees, page=1, page_size=size,
+        record_tags=frozenset({"EmployeeInfo"}), on_record=lambda el: fields_of(el, drop=PRIVATE_FIELDS),
+    )  # fmt: skip
+    return [r for r in result.records if isinstance(r, dict)]
 
 
 def departments_of(

@@ -266,6 +266,11 @@ class WhosOffClient:
         data = await self._data_call("POST", "/user/retrieve", "user/retrieve", body)
         return split_records([parse_user(r, self.settings.email_field) for r in data])
 
+    async def raw_users(self) -> list[Any]:
+        """The user list as the service sends it (for ``syncd doctor``, which shows key names only)."""
+        body = {"map_type_id": 0, "map_id": 0, "status_id": 99}
+        return await self._data_call("POST", "/user/retrieve", "user/retrieve", body)
+
     async def get_departments(self) -> tuple[list[WhosOffDepartment], list[InvalidRecord]]:
         data = await self._data_call("GET", "/department/retrieve/", "department/retrieve", None)
         return split_records([parse_department(r) for r in data])

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -31,6 +32,7 @@ from syncd.config import WorkboxSettings
 from syncd.errors import (
     AlreadyExistsError,
     NotFoundError,
+    ProtocolError,
     QuotaExceededError,
     RejectedError,
     TransientError,
@@ -196,6 +198,17 @@ class WorkboxClient:
     async def delete(self, kind: Kind, key: str) -> None:
         """DELETE; :class:`NotFoundError` if ``key`` is unknown (it already happened)."""
         await self._call("DELETE", kind, key, None)
+
+    async def probe(self, kind: Kind) -> str:
+        """A harmless signed request for ``kind``: DELETE of a key that cannot exist.  WORKBOX answers
+        it "unknown key" (E904) when the keys, the signature, the company id and the API switch are
+        right; that answer returns the key probed, any other raises what it means."""
+        key = f"syncd-doctor-{secrets.token_hex(6)}"
+        try:
+            await self._call("DELETE", kind, key, None)
+        except NotFoundError:
+            return key
+        raise ProtocolError(VENDOR, f"DELETE of the made-up key {key} succeeded", method=f"DELETE {kind}")
 
     def resource_uri(self, kind: str, key: str) -> str:
         """The encoded path (base path included) that is both sent and signed."""

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from syncd.cli.check_config import render_toml
+from syncd.config.render import render_toml
 from syncd.config import Settings
 from syncd.sandbox import Sandbox, syncd_config_for
 
