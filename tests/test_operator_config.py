@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from syncd.config.render import render_toml
 from syncd.config import load_settings
+from syncd.config.render import render_toml
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 from tests.support.config import COMMAND, config_for
 from tests.support.process import base_env

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from syncd.config.render import render_toml
 from syncd.config import Settings
+from syncd.config.render import render_toml
 from syncd.sandbox import Sandbox, syncd_config_for
 
 Layer = Mapping[str, Mapping[str, Any]]
