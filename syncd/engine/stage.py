@@ -19,6 +19,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from syncd.commands import command
 from syncd.db.models import SOURCE_TABLES, SourceState, utcnow
 from syncd.engine.plan import canonical
 from syncd.engine.pull import Payload, Pulled, SourceKind
@@ -56,7 +57,7 @@ def _distrust(
         return (
             f"every one of the {len(pulled.rejects)} records was unreadable (the first: {first.reason}): "
             f"is [{pulled.source}] configured for this service's format? "
-            "(README: Connecting to the real services)"
+            f"`{command('doctor', '--vendor', pulled.source)}` says what to set"
         )
     if (pulled.source, pulled.kind) not in GUARDED:
         return None
