@@ -309,6 +309,14 @@ def test_whosoff_ip_address_must_be_ipv4(tmp_path: Path, address: str) -> None:
     assert key == "whosoff.ip_address" and reason.startswith("must be an IPv4 address"), reason
 
 
+def test_member_defaults_take_only_the_documented_optional_fields(tmp_path: Path) -> None:
+    text = VALID.replace("[workbox]\n", '[workbox]\nmember_defaults = { emailAddr = "x@example.com" }\n')
+    path = private(write(tmp_path, text))
+    with pytest.raises(ConfigError) as exc:
+        load_settings(path)
+    assert "emailAddr is not an optional member field" in str(exc.value)
+
+
 def test_whosoff_version_segment_is_not_doubled(tmp_path: Path) -> None:
     """A root that already ends with /v4 (as WhosOff's samples write it) says what to set."""
     path = private(

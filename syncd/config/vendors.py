@@ -217,6 +217,10 @@ class WhosOffSettings(VendorSettings):
         return self.url.rstrip("/") + (f"/{self.api_path}" if self.api_path else "")
 
 
+#: the optional member fields WORKBOX documents that syncd does not set itself (contract §3.2)
+MEMBER_OPTIONAL_FIELDS = {"localeTypeCd": 20, "tmznTypeCd": 50}
+
+
 class WorkboxSettings(VendorSettings):
     section_name = "workbox"
     file_keys = ("api_key", "secret_key")
@@ -226,5 +230,19 @@ class WorkboxSettings(VendorSettings):
     access_key: str = Field(min_length=1)
     secret_key: SecretStr
     signature: Literal["v1", "v2"] = "v1"
+    #: optional member fields sent with every member when set (``localeTypeCd``, ``tmznTypeCd``);
+    #: changing one updates every member at the next sync
+    member_defaults: dict[str, str] = Field(default_factory=dict)
     max_concurrency: int = Field(16, ge=1, le=256)
     requests_per_second: float = Field(50.0, gt=0)
+
+    @field_validator("member_defaults")
+    @classmethod
+    def _member_fields(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if key not in MEMBER_OPTIONAL_FIELDS:
+                known = ", ".join(MEMBER_OPTIONAL_FIELDS)
+                raise ValueError(f"{key} is not an optional member field syncd leaves to you ({known})")
+            if not value or len(value) > MEMBER_OPTIONAL_FIELDS[key]:
+                raise ValueError(f"{key} must be 1 to {MEMBER_OPTIONAL_FIELDS[key]} characters")
+        return v

@@ -43,6 +43,7 @@ def rules_from(settings: Settings, today: dt.date | None = None) -> Rules:
         include_whosoff_only=s.include_whosoff_only, whosoff_only_department=s.whosoff_only_department,
         name_format=s.name_format, phone_precedence=s.phone_precedence,
         grade_order=tuple(s.grade_order), position_order=tuple(s.position_order),
+        member_fields=tuple(sorted(settings.workbox.member_defaults.items())),
     )  # fmt: skip
 
 

@@ -51,6 +51,8 @@ class Rules:
     grade_order: tuple[str, ...] = ()
     position_order: tuple[str, ...] = ()
     dept_sort_order: str = "0"
+    #: optional member fields every member carries (``workbox.member_defaults``)
+    member_fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,7 @@ class _Merger:
             "cphNo": cph,
             "_grade": clean(emp.get("job_grade")),
             "_position": clean(emp.get("job_title")),
+            **dict(self.rules.member_fields),
         }
         if not self._check("infinityhr", "employee", eid, body, emp):
             return None
@@ -258,6 +261,7 @@ class _Merger:
             "_grade": None,
             "_position": None,
             "deptExternalKey": keys.source_key(self.rules.whosoff_only_department),
+            **dict(self.rules.member_fields),
         }
         return body if self._check("whosoff", "user", uid, body, user) else None
 

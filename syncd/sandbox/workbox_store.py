@@ -22,8 +22,8 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
     "dept": {
         "name": (str, 100, True),
         "i18nNames": (dict, 100, False),
-        "sortOrd": (str, None, True),
-        "uprDeptExternalKey": (str, 36, True),
+        "sortOrd": (str, 1, True),  # String(1) on the department page (contract §3.2, second reading)
+        "uprDeptExternalKey": (str, 50, True),
     },
     "user": {
         "name": (str, 100, True),
@@ -35,6 +35,7 @@ SCHEMAS: dict[str, dict[str, FieldSpec]] = {
         "telNo": (str, 30, False),
         "cphNo": (str, 100, False),
         "localeTypeCd": (str, 20, False),
+        "tmznTypeCd": (str, 50, False),
     },
     "job-grade": {"name": (str, 100, True), "i18nNames": (dict, 100, False), "sortOrd": (int, None, True)},
     "job-position": {"name": (str, 100, True), "i18nNames": (dict, 100, False), "sortOrd": (int, None, True)},

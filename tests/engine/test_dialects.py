@@ -225,3 +225,19 @@ async def test_the_combined_dialect_end_to_end(db_url: str, tmp_path: Path) -> N
         assert private and not [v for v in private if v in text]
         dump = await dump_tables(db_url)
         assert not [v for v in private if v in dump]
+
+
+async def test_member_defaults_ride_on_every_member_and_a_change_updates_them(tmp_path: Path) -> None:
+    """``workbox.member_defaults`` (localeTypeCd, tmznTypeCd: documented optional member fields)."""
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0)) as sb:
+        url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+        seoul = {"member_defaults": {"localeTypeCd": "ko_KR", "tmznTypeCd": "Asia/Seoul"}}
+        first, second = await _sync(sb, url, workbox=seoul)
+        assert first.result is RunResult.SUCCESS and second.ops == []
+        users = [body for (kind, _), body in workbox_state(sb).items() if kind == "user"]
+        assert users and all(u["localeTypeCd"] == "ko_KR" and u["tmznTypeCd"] == "Asia/Seoul" for u in users)
+        tokyo = {"member_defaults": {"localeTypeCd": "ko_KR", "tmznTypeCd": "Asia/Tokyo"}}
+        changed, _ = await _sync(sb, url, workbox=tokyo)
+        assert {(op.kind, op.action) for op in changed.ops} == {("user", "update")}
+        assert len(changed.ops) == len(users)
+        assert all(b["tmznTypeCd"] == "Asia/Tokyo" for (k, _), b in workbox_state(sb).items() if k == "user")
