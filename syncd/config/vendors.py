@@ -229,7 +229,9 @@ class WorkboxSettings(VendorSettings):
     api_key: SecretStr
     access_key: str = Field(min_length=1)
     secret_key: SecretStr
-    signature: Literal["v1", "v2"] = "v1"
+    #: ``auto``: start with the variant found to work before (else v1); the first request the gateway
+    #: refuses as unauthenticated is tried once with the other, and the one that works is kept
+    signature: Literal["v1", "v2", "auto"] = "v1"
     #: optional member fields sent with every member when set (``localeTypeCd``, ``tmznTypeCd``);
     #: changing one updates every member at the next sync
     member_defaults: dict[str, str] = Field(default_factory=dict)

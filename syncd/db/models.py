@@ -257,3 +257,17 @@ class DatabaseIdentity(Base):
     #: a UUID, never changed
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
     created_at: Mapped[dt.datetime]
+
+
+# ------------------------------------------------------------------------------------- vendor facts
+
+
+class VendorFact(Base):
+    """Something syncd learned about a vendor and keeps across runs, such as the WORKBOX signature
+    variant ``workbox.signature = "auto"`` found to work.  Never a secret."""
+
+    __tablename__ = "vendor_facts"
+    vendor: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    fact: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.String(200))
+    learned_at: Mapped[dt.datetime]

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from syncd.db.models import Operation, Plan, QuarantineEntry, SourceState, SyncRun, utcnow
+from syncd.db.models import Operation, Plan, QuarantineEntry, SourceState, SyncRun, VendorFact, utcnow
 from syncd.states import Action, OpState, PlanStatus, RunResult
 
 log = structlog.get_logger("syncd.db.records")
@@ -310,3 +310,19 @@ async def never_trusted(sessions: Sessions, source_kinds: Collection[tuple[str, 
             if state is None or state.last_good_run_id is None:
                 out.append(f"{source} {kind}")
     return out
+
+
+async def vendor_fact(sessions: Sessions, vendor: str, fact: str) -> str | None:
+    """A fact syncd learned about ``vendor`` earlier (see :class:`~syncd.db.models.VendorFact`)."""
+    async with sessions() as db:
+        row = await db.get(VendorFact, (vendor, fact))
+        return row.value if row is not None else None
+
+
+async def remember_vendor_fact(sessions: Sessions, vendor: str, fact: str, value: str) -> None:
+    async with sessions.begin() as db:
+        row = await db.get(VendorFact, (vendor, fact))
+        if row is None:
+            db.add(VendorFact(vendor=vendor, fact=fact, value=value, learned_at=utcnow()))
+        else:
+            row.value, row.learned_at = value, utcnow()

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from syncd.config import Settings
 from syncd.db import engine as dbe
-from syncd.db import identity
+from syncd.db import identity, records
 from syncd.db.models import LedgerEntry
 from syncd.engine.apply import Applier
 from syncd.engine.plan import ledger_digest
@@ -67,7 +67,22 @@ class SyncContext:
             http = await stack.enter_async_context(
                 aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit + 4), raise_for_status=False)
             )
-            yield cls(settings, engine, http, database)
+            ctx = cls(settings, engine, http, database)
+            if migrate and settings.workbox.signature == "auto":
+                await ctx.remember_signature()
+            yield ctx
+
+    async def remember_signature(self) -> None:
+        """``workbox.signature = "auto"``: start from the variant found to work before, and keep the one
+        the client finds (the staging database holds it, so it is found once, not every run)."""
+        known = await records.vendor_fact(self.sessions, "workbox", "signature")
+        if known in ("v1", "v2"):
+            self.workbox.variant = known
+
+        async def keep(variant: str) -> None:
+            await records.remember_vendor_fact(self.sessions, "workbox", "signature", variant)
+
+        self.workbox.on_variant = keep
 
     def applier(self) -> Applier:
         return Applier(

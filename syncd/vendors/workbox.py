@@ -20,6 +20,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
 from urllib.parse import quote, urlsplit
@@ -171,6 +172,8 @@ class _ClockSkew(VendorError):
 
 # ------------------------------------------------------------------------------------------ client
 
+_OTHER_VARIANT = {"v1": "v2", "v2": "v1"}
+
 
 class WorkboxClient:
     """Create, update and delete WORKBOX departments, users, job grades and job positions."""
@@ -186,6 +189,12 @@ class WorkboxClient:
         self.clock_offset_ms = 0
         self._clock_known = asyncio.Event()
         self._clock_probe = False
+        #: the signature variant in use (``auto`` starts with v1, or what :attr:`variant` is set to)
+        self.variant: str = "v1" if settings.signature == "auto" else settings.signature
+        #: ``auto`` and nothing answered yet: a refused signature may be the other variant
+        self._detecting = settings.signature == "auto"
+        #: called with the variant ``auto`` found to work (the engine keeps it in the database)
+        self.on_variant: Callable[[str], Awaitable[None]] | None = None
 
     async def create(self, kind: Kind, key: str, body: dict[str, Any]) -> None:
         """POST; :class:`AlreadyExistsError` if ``key`` exists (an earlier attempt landed)."""
@@ -227,7 +236,7 @@ class WorkboxClient:
             "x-ncp-iam-access-key": s.access_key,
             "Content-Type": "application/json",
         }
-        if s.signature == "v2":
+        if self.variant == "v2":
             headers["x-ncp-apigw-signature-v2"] = sign_v2(secret, http_method, uri, timestamp, s.access_key)
         else:
             headers["x-ncp-apigw-signature-v1"] = sign_v1(
@@ -245,7 +254,7 @@ class WorkboxClient:
         async def attempt(n: int) -> None:
             for skew_retry in (False, True):
                 try:
-                    return await self._send(http_method, uri, data, method, n)
+                    return await self._signed(http_method, uri, data, method, n)
                 except _ClockSkew as skew:
                     if skew_retry:
                         raise VendorConfigError(VENDOR, _GATEWAY_401, code="401", method=method) from None
@@ -263,6 +272,37 @@ class WorkboxClient:
                 finally:
                     self._clock_known.set()
         await self._transport.retrying(method, attempt)
+
+    async def _signed(
+        self, http_method: str, uri: str, data: bytes | None, method: str, attempt: int
+    ) -> None:
+        """One request; with ``signature = "auto"`` and nothing answered yet, a refused signature is
+        tried once with the other variant (and the one that works is kept and reported once)."""
+        if not self._detecting:
+            return await self._send(http_method, uri, data, method, attempt)
+        try:
+            await self._send(http_method, uri, data, method, attempt)
+        except VendorConfigError as exc:
+            if exc.code != "200":
+                raise
+            first, self.variant = self.variant, _OTHER_VARIANT[self.variant]
+            try:
+                await self._send(http_method, uri, data, method, attempt)
+            except VendorConfigError as again:
+                self.variant = first
+                if again.code == "200":
+                    self._detecting = False  # neither variant: the keys are wrong, not the variant
+                    raise exc from None
+                raise
+            log.warning("workbox.signature_detected", vendor=VENDOR, signature=self.variant, refused=first)
+            self._detecting = False
+            if self.on_variant is not None:
+                await self.on_variant(self.variant)
+            return
+        except RejectedError:  # "exists", "unknown", a body refused: it was authenticated
+            self._detecting = False  # authenticated: the variant in use works
+            raise
+        self._detecting = False
 
     def _adopt_offset(self, offset_ms: int, method: str) -> None:
         if abs(offset_ms - self.clock_offset_ms) / 1000 > SKEW_THRESHOLD:

@@ -12,6 +12,7 @@ from syncd.db.models import Base
 EXPECTED_TABLES = {
     "src_infinityhr_employee", "src_infinityhr_department", "src_whosoff_user", "src_whosoff_department",
     "source_state", "quarantine", "ledger", "sync_runs", "plans", "operations", "leases", "database_identity",
+    "vendor_facts",
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import structlog
 
+from syncd.db import records
 from syncd.doctor import run_doctor
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
@@ -241,3 +242,31 @@ async def test_member_defaults_ride_on_every_member_and_a_change_updates_them(tm
         assert {(op.kind, op.action) for op in changed.ops} == {("user", "update")}
         assert len(changed.ops) == len(users)
         assert all(b["tmznTypeCd"] == "Asia/Tokyo" for (k, _), b in workbox_state(sb).items() if k == "user")
+
+
+async def test_signature_auto_finds_the_variant_once_and_remembers_it(db_url: str) -> None:
+    """``workbox.signature = "auto"`` against a v2-only gateway: the first request is refused as v1 and
+    retried as v2; v2 is kept in the staging database, so the next process signs v2 from the start."""
+    dialect = Dialect(workbox=WorkboxDialect(signature="v2"))
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0, dialect=dialect)) as sb:
+        with structlog.testing.capture_logs() as logs:
+            await _converges(sb, db_url, workbox={"signature": "auto"})
+        assert [e["signature"] for e in logs if e["event"] == "workbox.signature_detected"] == ["v2"]
+        assert workbox_requests(sb, status=401) == 1  # one refused request, then every one as v2
+        sb.mutate("hire")
+        async with SyncContext.open(settings_for(sb, db_url, workbox={"signature": "auto"})) as ctx:
+            assert ctx.workbox.variant == "v2"
+            report = await run_cycle(ctx, trigger="test")
+        assert report.result is RunResult.SUCCESS and workbox_requests(sb, status=401) == 1
+
+
+async def test_signature_auto_with_wrong_keys_says_so(tmp_path: Path) -> None:
+    async with run_sandbox(SandboxOptions(employees=20, seed=6, port=0)) as sb:
+        url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+        settings = settings_for(sb, url, workbox={"signature": "auto", "secret_key": "sbx-not-the-secret"})
+        async with SyncContext.open(settings) as ctx:
+            first = await run_cycle(ctx, trigger="test")
+            assert await records.vendor_fact(ctx.sessions, "workbox", "signature") is None
+        assert first.result is RunResult.FAILED and "workbox.secret_key" in (first.error or ""), first.error
+        # the first request tries each variant once; the others in flight meet the same refusal once
+        assert workbox_requests(sb, status=401) <= 2 + settings.workbox.max_concurrency
