@@ -12,8 +12,9 @@ import aiohttp
 from syncd.config import InfinityHRSettings, Settings
 from syncd.doctor.check import Check, failed
 from syncd.literal import visible
-from syncd.vendors.infinityhr import InfinityHRClient, read_wsdl, sample_records
+from syncd.vendors.infinityhr import InfinityHRClient
 from syncd.vendors.infinityhr_models import DEFAULT_FIELDS, PRIVATE_FIELDS
+from syncd.vendors.infinityhr_probe import read_wsdl, sample_records
 
 AREA = "infinityhr"
 SAMPLE = 25

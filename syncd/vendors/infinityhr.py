@@ -10,11 +10,10 @@ sees none of them.  SSN and PersonalEmail are never read: no model, log line or
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import structlog
@@ -30,7 +29,7 @@ from syncd.errors import (
     TransientError,
     VendorConfigError,
 )
-from syncd.vendors._soap import SoapResult, build_envelope, fields_of, read_soap
+from syncd.vendors._soap import SoapResult, build_envelope, read_soap
 from syncd.vendors.common import InvalidRecord, split_records
 from syncd.vendors.credentials import Clock, Grant, InfinityHRSessionManager, with_renewal
 from syncd.vendors.infinityhr_models import (
@@ -40,11 +39,12 @@ from syncd.vendors.infinityhr_models import (
     EmployeePage,
     EmployeeReader,
     InvalidValue,
+    departments_of,
     parse_datetime,
     parse_department,
 )
 from syncd.vendors.paging import PageAudit
-from syncd.vendors.transport import Transport, iter_bounded, read_bounded
+from syncd.vendors.transport import Transport, iter_bounded
 
 VENDOR = "infinityhr"
 __all__ = [
@@ -355,75 +355,6 @@ class InfinityHRClient:
         )
         departments: list[Department | InvalidRecord] = list(result.records)
         return split_records(departments)
-
-
-class Wsdl(NamedTuple):
-    """What a WSDL says of the dialect: its target namespace and each operation's soapAction."""
-
-    namespace: str | None
-    actions: dict[str, str]
-
-
-async def read_wsdl(client: InfinityHRClient) -> Wsdl:
-    """The service's WSDL (``wsdl_url``, default ``url?WSDL``), read-only; parsed without entities,
-    DTDs or network access."""
-    s = client.settings
-    url = s.wsdl_url or f"{s.url}?WSDL"
-
-    async def handle(resp: aiohttp.ClientResponse) -> Wsdl:
-        if resp.status != 200:
-            raise RejectedError(VENDOR, f"the WSDL at {url} answered HTTP {resp.status}", method="WSDL")
-        raw = await read_bounded(resp, VENDOR, "WSDL", s.max_response_bytes)
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-        try:
-            root = etree.fromstring(raw, parser)
-        except etree.XMLSyntaxError as exc:
-            raise ProtocolError(VENDOR, f"the WSDL at {url} is not XML: {exc}", method="WSDL") from None
-        actions: dict[str, str] = {}
-        for op in root.iter("{http://schemas.xmlsoap.org/wsdl/}operation"):
-            for child in op:
-                action = child.get("soapAction") if isinstance(child.tag, str) else None
-                if action is not None and child.tag.endswith("}operation"):
-                    actions[str(op.get("name"))] = action
-        return Wsdl(root.get("targetNamespace"), actions)
-
-    return await client._transport.request("GET", url, method="WSDL", handle=handle)
-
-
-async def sample_records(client: InfinityHRClient, size: int = 5) -> list[dict[str, str | None]]:
-    """The first ``size`` employee records as element name → text (private fields dropped by name):
-    what ``syncd doctor`` compares with ``[infinityhr.fields]`` (it shows names, never values)."""
-    result = await client._call(
-        client.settings.methods.employees, page=1, page_size=size,
-        record_tags=frozenset({"EmployeeInfo"}), on_record=lambda el: fields_of(el, drop=PRIVATE_FIELDS),
-    )  # fmt: skip
-    return [r for r in result.records if isinstance(r, dict)]
-
-
-def departments_of(
-    read: tuple[list[Employee], list[InvalidRecord]],
-) -> tuple[list[Department], list[InvalidRecord]]:
-    """The department tree the employee records describe (all active: a record names no inactive one).
-
-    Two records that give one code different names or parents: the most common wins, the others are
-    reported once as invalid for that code (kept for inspection, never silently dropped)."""
-    employees, _ = read
-    names: dict[str, collections.Counter[tuple[str | None, str | None]]] = {}
-    for emp in employees:
-        if emp.department_code:
-            names.setdefault(emp.department_code, collections.Counter())[
-                (emp.department_name, emp.parent_department_code)
-            ] += 1
-    out: list[Department] = []
-    invalid: list[InvalidRecord] = []
-    for code, seen in sorted(names.items()):
-        (name, parent), _ = seen.most_common(1)[0]
-        out.append(Department(code, name, parent, True))
-        if len(seen) > 1:
-            others = ", ".join(f"{n!r} under {p!r}" for (n, p), _ in seen.most_common()[1:])
-            reason = f"employees give department {code} other names or parents too ({others}); used {name!r}"
-            invalid.append(InvalidRecord(VENDOR, code, reason, {"DepartmentCode": code}))
-    return out, invalid
 
 
 def _int(result: SoapResult, name: str, method: str, default: int | None = None) -> int:

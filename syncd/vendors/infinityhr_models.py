@@ -11,6 +11,7 @@ quarantines it).
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -162,3 +163,29 @@ def parse_department(el: etree._Element) -> Department | InvalidRecord:
     if active not in ("true", "false", "1", "0"):
         return InvalidRecord(VENDOR, code, "IsActive is not an xs:boolean", dict(fields))
     return Department(code, fields.get("Name"), fields.get("ParentDepartmentCode"), active in ("true", "1"))
+
+
+def departments_of(
+    read: tuple[list[Employee], list[InvalidRecord]],
+) -> tuple[list[Department], list[InvalidRecord]]:
+    """The department tree the employee records describe (all active: a record names no inactive one).
+
+    Two records that give one code different names or parents: the most common wins, the others are
+    reported once as invalid for that code (kept for inspection, never silently dropped)."""
+    employees, _ = read
+    names: dict[str, collections.Counter[tuple[str | None, str | None]]] = {}
+    for emp in employees:
+        if emp.department_code:
+            names.setdefault(emp.department_code, collections.Counter())[
+                (emp.department_name, emp.parent_department_code)
+            ] += 1
+    out: list[Department] = []
+    invalid: list[InvalidRecord] = []
+    for code, seen in sorted(names.items()):
+        (name, parent), _ = seen.most_common(1)[0]
+        out.append(Department(code, name, parent, True))
+        if len(seen) > 1:
+            others = ", ".join(f"{n!r} under {p!r}" for (n, p), _ in seen.most_common()[1:])
+            reason = f"employees give department {code} other names or parents too ({others}); used {name!r}"
+            invalid.append(InvalidRecord(VENDOR, code, reason, {"DepartmentCode": code}))
+    return out, invalid
