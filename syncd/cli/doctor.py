@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from syncd import commands
 from syncd.cli.common import load, run_async
 from syncd.config import Settings
 from syncd.doctor import Check, run_doctor
@@ -34,7 +35,7 @@ async def _doctor(args: argparse.Namespace, settings: Settings) -> int:
     checks = await run_doctor(settings, vendors, on_check=_json_line if args.json else _say)
     failed = [c for c in checks if not c.ok]
     if not args.json:
-        advice = "; fix what is above and run `syncd doctor` again" if failed else ""
+        advice = f"; set what is above and run `{commands.command('doctor')}` again" if failed else ""
         print(f"{len(checks) - len(failed)} of {len(checks)} checks passed{advice}", file=sys.stderr)  # noqa: T201
     return ExitCode.FAILED if failed else ExitCode.OK
 

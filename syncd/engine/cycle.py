@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from syncd import metrics
+from syncd.commands import command
 from syncd.config import Settings
 from syncd.db import engine as dbe
 from syncd.db import identity, records
@@ -196,7 +197,8 @@ async def _pull_and_stage(ctx: SyncContext, report: RunReport, *, dry_run: bool)
     never = await records.never_trusted(ctx.sessions, untrusted)
     if never:
         report.fail(
-            "nothing planned: no trusted read yet of " + ", ".join(never) + "; fix the source and run again",
+            "nothing planned: no trusted read yet of " + ", ".join(never) + "; fix the source and run again "
+            f"(`{command('doctor')}` checks each one)",
             result=RunResult.STALE,
         )
         return None
