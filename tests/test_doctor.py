@@ -14,20 +14,12 @@ from syncd.engine.cycle import run_cycle
 from syncd.sandbox import SandboxOptions, run_sandbox, syncd_config_for
 from syncd.sandbox.dialect import Dialect, WorkboxDialect, load_dialect
 from syncd.states import RunResult
-from tests.support.config import settings_for
+from tests.support.config import merge_config, settings_for
 from tests.support.oracle import expected_directory
 from tests.support.process import syncd_command
 from tests.support.workbox import workbox_state
 
 ROOT = Path(__file__).parents[1]
-
-
-def _merge(config: dict[str, Any], fix: dict[str, Any]) -> None:
-    for key, value in fix.items():
-        if isinstance(value, dict):
-            _merge(config.setdefault(key, {}), value)
-        else:
-            config[key] = value
 
 
 async def _doctor(
@@ -74,7 +66,7 @@ async def test_doctor_finds_every_difference_of_the_combined_dialect_and_its_fix
             assert fixes, (checks, err)  # a failure doctor cannot fix would loop for ever
             for c in fixes:
                 named.add(f"{c['area']} {c['check']}")
-                _merge(config, c["fix"])
+                merge_config(config, c["fix"])
         assert code == 0, checks
         assert named >= {"infinityhr wsdl", "infinityhr records", "whosoff users", "workbox authentication"}
         assert config["infinityhr"]["departments_from"] == "employees"

@@ -29,7 +29,7 @@ from syncd.sandbox.dialect import (
 )
 from syncd.states import RunResult
 from tests.support.campaigns.common import dump_tables
-from tests.support.config import settings_for
+from tests.support.config import merge_config, settings_for
 from tests.support.oracle import expected_directory
 from tests.support.workbox import workbox_requests, workbox_state
 
@@ -159,16 +159,8 @@ async def _doctored(sb: Sandbox, db_url: str, vendor: str) -> dict[str, Any]:
         fixes = [c.fix for c in checks if c.fix]
         assert fixes, [c.to_json() for c in checks if not c.ok]  # a failure doctor cannot fix
         for fix in fixes:
-            _merge(config, fix)
+            merge_config(config, fix)
     raise AssertionError(f"doctor still fails after four rounds: {config}")
-
-
-def _merge(into: dict[str, Any], fix: dict[str, Any]) -> None:
-    for key, value in fix.items():
-        if isinstance(value, dict):
-            _merge(into.setdefault(key, {}), value)
-        else:
-            into[key] = value
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

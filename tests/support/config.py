@@ -101,3 +101,13 @@ def write_config(
     """:func:`config_text` written to ``path``; returns ``path``."""
     path.write_text(config_text(sb, db_url, base=base, **sections))
     return path
+
+
+def merge_config(into: dict[str, Any], fix: Mapping[str, Any]) -> None:
+    """Apply ``fix`` (section → key → value, tables nested as in the file) onto ``into``, in place:
+    what an operator does with the lines ``syncd doctor`` prints."""
+    for key, value in fix.items():
+        if isinstance(value, Mapping):
+            merge_config(into.setdefault(key, {}), value)
+        else:
+            into[key] = value
