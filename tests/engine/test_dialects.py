@@ -262,3 +262,18 @@ async def test_signature_auto_with_wrong_keys_says_so(tmp_path: Path) -> None:
         assert first.result is RunResult.FAILED and "workbox.secret_key" in (first.error or ""), first.error
         # the first request tries each variant once; the others in flight meet the same refusal once
         assert workbox_requests(sb, status=401) <= 2 + settings.workbox.max_concurrency
+
+
+async def test_a_status_value_that_turns_unmapped_freezes_the_member_and_deletes_no_one(
+    tmp_path: Path,
+) -> None:
+    """An unmapped EmploymentStatus is an unreadable record: quarantined and frozen, never "not a member"."""
+    async with run_sandbox(SandboxOptions(employees=40, seed=6, port=0)) as sb:
+        url = f"sqlite+aiosqlite:///{tmp_path / 's.db'}"
+        await _converges(sb, url)
+        emp = next(e for e in sb.company.employee_list() if e.status == "Active")
+        emp.status = "Suspended"  # what a service might start sending one day
+        report, _ = await _sync(sb, url)
+        assert workbox_requests(sb, method="DELETE") == 0
+        assert [r.record_id for r in report.rejects] == [emp.employee_id], report.rejects
+        assert "none of infinityhr.status_values" in report.rejects[0].reason
