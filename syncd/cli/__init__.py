@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from syncd import commands
-from syncd.cli import check_config, db, doctor, sync, tools
+from syncd.cli import check_config, db, doctor, keys, sync, tools
 from syncd.cli.common import with_settings
 from syncd.cli.parser import build_parser
 from syncd.config import config_path
@@ -29,6 +29,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "runs": with_settings(sync.runs),
     "quarantine": with_settings(sync.quarantine),
     "doctor": doctor.cmd_doctor,
+    "keys": keys.cmd_keys,
     "healthcheck": sync.cmd_healthcheck,
     "demo": tools.cmd_demo,
     "db": with_settings(db.command),

@@ -74,6 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("quarantine", "list source records rejected by validation, with the reason")
 
+    keys = add(
+        "keys", "the external keys syncd uses, for WORKBOX's organisation mapping form (nothing is sent)"
+    )
+    keysub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    export = keysub.add_parser(
+        "export", help="write every desired entity's external key beside its name (xlsx: one sheet per kind)"
+    )
+    export.add_argument(
+        "--kind", choices=["dept", "user", "job-grade", "job-position"], help="this kind only"
+    )
+    export.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", help="xlsx (default) or csv")
+    export.add_argument("--out", metavar="DIR", default=".", help="the directory to write to (default: .)")
+    _common(export, top=False)
+
     doctor = add(
         "doctor",
         "check the configuration against the real services (read-only): each failure with the lines to set",

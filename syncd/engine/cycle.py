@@ -136,6 +136,8 @@ async def _pull_to_apply(
     ledger, digest = await ledger_read
     report.ledger_size = len(ledger)  # at the start: adoption is judged against it (run_report)
     desired = await _merge(ctx, report, sources, ledger, today, dry_run=dry_run)
+    if dry_run:
+        report.desired = desired.objects
 
     if not dry_run:
         t = time.monotonic()

@@ -27,6 +27,8 @@ ADOPTION_REPLAYS = 10
 class RunReport:
     run_id: int
     result: RunResult = RunResult.RUNNING
+    #: a dry run's desired directory (kind → key → body), for ``syncd keys export``
+    desired: dict[str, dict[str, Any]] | None = None
     plan_id: str | None = None
     ops: list[Op] = field(default_factory=list)
     summary: dict[str, dict[str, int]] = field(default_factory=dict)
