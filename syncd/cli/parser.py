@@ -81,12 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     export = keysub.add_parser(
         "export", help="write every desired entity's external key beside its name (xlsx: one sheet per kind)"
     )
-    export.add_argument(
-        "--kind", choices=["dept", "user", "job-grade", "job-position"], help="this kind only"
-    )
+    kinds = ["dept", "user", "job-grade", "job-position"]
+    export.add_argument("--kind", choices=kinds, help="this kind only")
     export.add_argument("--format", choices=["xlsx", "csv"], default="xlsx", help="xlsx (default) or csv")
     export.add_argument("--out", metavar="DIR", default=".", help="the directory to write to (default: .)")
     _common(export, top=False)
+    filler = keysub.add_parser(
+        "fill", help="fill the external-key column of the mapping form downloaded from the WORKBOX console"
+    )
+    filler.add_argument("form", metavar="FORM.xlsx")
+    filler.add_argument("--kind", choices=kinds, required=True, help="the kind the form lists")
+    filler.add_argument("--out", metavar="FILLED.xlsx", help="where to write (default: FORM-filled.xlsx)")
+    _common(filler, top=False)
 
     doctor = add(
         "doctor",
