@@ -13,6 +13,7 @@ from aiohttp import web
 from . import infinityhr as ihr
 from . import whosoff as wo
 from . import workbox as wb
+from .console import populate_by_hand
 from .control import ControlAPI
 from .data import Company, generate_company
 from .dialect import Dialect, WorkboxDialect
@@ -40,6 +41,9 @@ class SandboxOptions:
     shutdown_timeout: float = 2.0
     #: another vendor dialect (:mod:`.dialect`); its WORKBOX signature replaces ``signature``
     dialect: Dialect | None = None
+    #: members made by hand in WORKBOX before syncd (the first N active employees, their departments,
+    #: grades and positions, and three contractors HR does not know), without external keys
+    prepopulated: int = 0
 
 
 SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
@@ -92,6 +96,8 @@ class Sandbox:
             self.request_log, inject["workbox"], self.dialect.workbox.signature,
             connections_off=self.dialect.workbox.connections_off,
         )  # fmt: skip
+        if options.prepopulated:
+            populate_by_hand(self.workbox.state, self.company, options.prepopulated)
         self.credentials = {k: dict(v) for k, v in SANDBOX_CREDENTIALS.items()}
         self.base_url = f"http://{options.host}:{options.port}"
         self._runner: web.AppRunner | None = None

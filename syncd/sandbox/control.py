@@ -4,6 +4,8 @@
 - ``GET  /_sandbox/workbox/state`` → ``{"dept": {key: body}, "user": …, "job-grade": …, "job-position": …}``
 - ``POST /_sandbox/workbox/settings`` ``{"api_enabled","basic_settings","signature","clock_skew"}`` (partial)
 - ``POST /_sandbox/workbox/reset`` → empties the WORKBOX directory
+- ``GET|POST /_sandbox/workbox/mapping-form?kind=K`` → the console's mapping form (xlsx) of the
+  hand-made entities; POST uploads a filled one (:mod:`.console`)
 - ``GET  /_sandbox/requests`` (optional filters ``vendor``, ``method``, ``status``, ``code``, ``op``,
   ``path_contains``), ``GET /_sandbox/requests/summary``, ``POST /_sandbox/requests/reset``
 - ``GET|POST /_sandbox/faults/{vendor}`` → the vendor's fault settings (POST = partial update)
@@ -25,8 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from .console import FORM_COLUMNS, mapping_form, upload_form
 from .faults import VENDORS
 from .mutations import MutationError, mutate_many
+from .workbox_store import WorkboxError
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 if TYPE_CHECKING:
     from .app import Sandbox
@@ -85,6 +91,8 @@ class ControlAPI:
             web.get("/_sandbox/workbox/state", self.workbox_state),
             web.post("/_sandbox/workbox/settings", self.workbox_settings),
             web.post("/_sandbox/workbox/reset", self.workbox_reset),
+            web.get("/_sandbox/workbox/mapping-form", self.mapping_form),
+            web.post("/_sandbox/workbox/mapping-form", self.mapping_upload),
             web.get("/_sandbox/requests", self.requests),
             web.get("/_sandbox/requests/summary", self.requests_summary),
             web.post("/_sandbox/requests/reset", self.requests_reset),
@@ -142,6 +150,23 @@ class ControlAPI:
                 "clock_skew": wb.clock_skew,
             }
         )
+
+    async def mapping_form(self, request: web.Request) -> web.Response:
+        kind = request.query.get("kind", "")
+        if kind not in FORM_COLUMNS:
+            return _bad(f"kind must be one of {', '.join(FORM_COLUMNS)}")
+        body = mapping_form(self.sb.workbox_state, kind)
+        disposition = {"Content-Disposition": f"attachment; filename={kind}.xlsx"}
+        return web.Response(body=body, content_type=XLSX, headers=disposition)
+
+    async def mapping_upload(self, request: web.Request) -> web.Response:
+        kind = request.query.get("kind", "")
+        if kind not in FORM_COLUMNS:
+            return _bad(f"kind must be one of {', '.join(FORM_COLUMNS)}")
+        try:
+            return _json(upload_form(self.sb.workbox_state, kind, await request.read()))
+        except WorkboxError as exc:
+            return _bad(exc.message)
 
     async def workbox_reset(self, request: web.Request) -> web.Response:
         self.sb.workbox_state.clear()
