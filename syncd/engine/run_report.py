@@ -113,8 +113,9 @@ class RunReport:
         if self.adopted:
             parts.append(
                 f"{self.adopted} objects adopted: WORKBOX already held them and the ledger "
-                f"({self.ledger_size} entries at the start) did not know them. If the staging database "
-                'was lost or replaced, stop syncd and restore it from a backup (README "Staging '
+                f"({self.ledger_size} entries at the start) did not know them. On a first sync onto a "
+                'tenant mapped with `syncd keys` (README "Onboarding") that is expected; if the staging '
+                'database was lost or replaced, stop syncd and restore it from a backup (README "Staging '
                 'database"): objects that only the lost ledger knew are never updated or deleted'
             )
         if self.quarantined:

@@ -98,6 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--signature", choices=("v1", "v2"), default="v1", help="WORKBOX signature variant")
     parser.add_argument(
+        "--prepopulated",
+        type=int,
+        default=0,
+        metavar="N",
+        help="a WORKBOX populated by hand before syncd: N members (and their departments, grades and "
+        "positions) plus three contractors HR does not know, all without external keys",
+    )
+    parser.add_argument(
         "--dialect",
         metavar="FILE",
         type=Path,
@@ -128,7 +136,7 @@ def parse_args(argv: list[str] | None) -> tuple[SandboxOptions, Path | None]:
             parser.error(str(exc))
     options = SandboxOptions(
         employees=args.employees, seed=args.seed, host=args.host, port=args.port, signature=args.signature,
-        dialect=dialect,
+        dialect=dialect, prepopulated=max(0, args.prepopulated),
     )  # fmt: skip
     return options, args.write_config
 

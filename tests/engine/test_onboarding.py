@@ -61,4 +61,4 @@ async def test_keys_fill_upload_and_first_sync_adopt_the_hand_made_tenant(tmp_pa
         # each mapped entity was created by syncd's plan, answered "exists" and followed by an update
         # with the desired body: adopted, one each (the hand-made entities of every kind)
         mapped = sum(1 for r in reports.values() for line in r.splitlines() if line.startswith("matched:"))
-        assert mapped == len(KINDS) and "adopted" in out, out
+        assert mapped == len(KINDS) and "objects adopted" in out and "Onboarding" in out, out
