@@ -114,7 +114,8 @@ class RunReport:
             parts.append(
                 f"{self.adopted} objects adopted: WORKBOX already held them and the ledger "
                 f"({self.ledger_size} entries at the start) did not know them. On a first sync onto a "
-                'tenant mapped with `syncd keys` (README "Onboarding") that is expected; if the staging '
+                f'tenant mapped with the keys of `{command("keys", "export")}` (README "Onboarding") '
+                "that is expected; if the staging "
                 'database was lost or replaced, stop syncd and restore it from a backup (README "Staging '
                 'database"): objects that only the lost ledger knew are never updated or deleted'
             )
