@@ -74,9 +74,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     add("quarantine", "list source records rejected by validation, with the reason")
 
-    keys = add(
-        "keys", "the external keys syncd uses, for WORKBOX's organisation mapping form (nothing is sent)"
+    _keys(add("keys", "external keys for WORKBOX's organisation mapping form (nothing is sent)"))
+
+    doctor = add(
+        "doctor",
+        "check the configuration against the real services (read-only): each failure with the lines to set",
     )
+    doctor.add_argument("--vendor", choices=["infinityhr", "whosoff", "workbox"], help="check this one only")
+    doctor.add_argument("--json", action="store_true", help="one JSON object per check on stdout")
+
+    check = add("healthcheck", "exit 0 if the running daemon's /readyz says ready, else 1")
+    check.add_argument("--url", help="readiness URL (default: /readyz on server.listen)")
+
+    demo = add("demo", "run the whole product against the bundled sandbox (SQLite; under a minute)")
+    demo.add_argument("--employees", type=int, default=300)
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--dir", metavar="DIR", help="keep the SQLite database here (default: a temp dir)")
+
+    _db(add("db", "staging database schema (Alembic migrations)"))
+
+    sandbox = add("sandbox", "serve the bundled InfinityHR/WhosOff/WORKBOX simulators")
+    sandbox.add_argument(
+        "sandbox_args", nargs=argparse.REMAINDER, help="the sandbox's own options and commands"
+    )
+    return parser
+
+
+def _keys(keys: argparse.ArgumentParser) -> None:
+    """``syncd keys export`` and ``syncd keys fill``."""
     keysub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
     export = keysub.add_parser(
         "export", help="write every desired entity's external key beside its name (xlsx: one sheet per kind)"
@@ -94,22 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     filler.add_argument("--out", metavar="FILLED.xlsx", help="where to write (default: FORM-filled.xlsx)")
     _common(filler, top=False)
 
-    doctor = add(
-        "doctor",
-        "check the configuration against the real services (read-only): each failure with the lines to set",
-    )
-    doctor.add_argument("--vendor", choices=["infinityhr", "whosoff", "workbox"], help="check this one only")
-    doctor.add_argument("--json", action="store_true", help="one JSON object per check on stdout")
 
-    check = add("healthcheck", "exit 0 if the running daemon's /readyz says ready, else 1")
-    check.add_argument("--url", help="readiness URL (default: /readyz on server.listen)")
-
-    demo = add("demo", "run the whole product against the bundled sandbox (SQLite; under a minute)")
-    demo.add_argument("--employees", type=int, default=300)
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--dir", metavar="DIR", help="keep the SQLite database here (default: a temp dir)")
-
-    db = add("db", "staging database schema (Alembic migrations)")
+def _db(db: argparse.ArgumentParser) -> None:
+    """``syncd db upgrade | downgrade | current | backup``."""
     dbsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     up = dbsub.add_parser("upgrade", help="upgrade the schema (default: to head)")
     up.add_argument("revision", nargs="?", default="head")
@@ -125,9 +137,3 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("--force", action="store_true", help="overwrite PATH if it exists")
     for p in (up, down, current, backup):
         _common(p, top=False)
-
-    sandbox = add("sandbox", "serve the bundled InfinityHR/WhosOff/WORKBOX simulators")
-    sandbox.add_argument(
-        "sandbox_args", nargs=argparse.REMAINDER, help="the sandbox's own options and commands"
-    )
-    return parser
