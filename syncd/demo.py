@@ -17,7 +17,9 @@ from syncd import report
 from syncd.config import Settings
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
+from syncd.engine.run_report import RunReport
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox, syncd_config_for
+from syncd.states import Action
 
 
 def demo_settings(sb: Sandbox, db_path: Path) -> Settings:
@@ -86,13 +88,13 @@ async def run_demo(
             second = await run_cycle(ctx, trigger="demo")
             report.print_plan(second, out)
             report.print_run(second, out)
-            out.print(f"WORKBOX requests in this sync: {sb.request_log.count(vendor='workbox') - before}")
+            out.print(_requests_line(sb.request_log.count(vendor="workbox") - before, second))
 
             out.rule("4. A third sync has nothing to do")
             before = sb.request_log.count(vendor="workbox")
             third = await run_cycle(ctx, trigger="demo")
             report.print_run(third, out)
-            out.print(f"WORKBOX requests in this sync: {sb.request_log.count(vendor='workbox') - before}")
+            out.print(_requests_line(sb.request_log.count(vendor="workbox") - before, third))
         _next_steps(out, db_path)
         return max(second.exit_code, third.exit_code)
 
@@ -135,3 +137,12 @@ def _next_steps(out: Console, db_path: Path) -> None:
     out.print(
         "  Configuration:    config/syncd.example.toml documents every key; README.md explains operation"
     )
+
+
+def _requests_line(requests: int, run: RunReport) -> str:
+    """How many requests a sync sent, re-assertions (drift repair) apart."""
+    told = sum(run.applied.outcomes_of(Action.REASSERT).values()) if run.applied else 0
+    line = f"WORKBOX requests in this sync: {requests - told}"
+    if told:
+        line += f' (and {told} re-assertion{"s" if told > 1 else ""}: drift repair, README "Drift")'
+    return line

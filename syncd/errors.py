@@ -115,6 +115,11 @@ class NotFoundError(RejectedError):
     """WORKBOX E904 on PUT/DELETE: the externalKey is unknown (a DELETE already happened)."""
 
 
+class EmailTakenError(RejectedError):
+    """WORKBOX E902 on a member: its ``emailAddr`` is held by another member.  syncd's ledger has no
+    such member, so it is one WORKBOX holds *unmapped* (created by hand): map it, do not retry."""
+
+
 class VendorConfigError(VendorError):
     """The vendor says our set-up is wrong (E901, E903, gateway 401, unknown vendor id).  Stop pushing."""
 

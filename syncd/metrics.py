@@ -54,6 +54,22 @@ QUOTA_EXCEEDED = Counter(
     ["vendor"],
     registry=REGISTRY,
 )
+DRIFT_REPAIRED = Counter(
+    "syncd_drift_repaired_total",
+    "Entities deleted in WORKBOX by hand that a re-assertion created again, by kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+REASSERT_LAG = Gauge(
+    "syncd_reassert_lag_seconds",
+    "How long ago the entity asserted longest ago was last told to WORKBOX (after this cycle)",
+    registry=REGISTRY,
+)
+COLLISIONS = Gauge(
+    "syncd_unmapped_collisions",
+    "Members held back because a member WORKBOX holds unmapped has their e-mail address",
+    registry=REGISTRY,
+)
 HELD_PLANS = Gauge("syncd_held_plans", "Plans held by a safety rule, awaiting approval", registry=REGISTRY)
 QUEUED_APPROVALS = Gauge(
     "syncd_approvals_queued",

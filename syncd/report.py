@@ -74,6 +74,15 @@ def print_plan(report: RunReport, out: Console, *, show_ops: int = MAX_OPS_SHOWN
                 f"… and {len(report.ops) - show_ops} more (`{command('plan', '--all')}` shows all)",
                 soft_wrap=True,
             )
+    if report.reasserts:
+        told = ", ".join(f"{k} {n}" for k, n in sorted(report.reasserts.items()))
+        out.print(
+            literal(f'Re-assertion (drift repair, README "Drift"): {told} sent again as WORKBOX holds them'),
+            soft_wrap=True,
+        )
+    note = report.onboarding_note()
+    if note:
+        out.print(literal(note), soft_wrap=True)
     print_rejects(report, out)
     for source, kind, reason in report.stale:
         out.print(
@@ -130,6 +139,8 @@ def plan_json(report: RunReport) -> str:
         "held_operations": len(report.held_ops),
         "approve": command("approve", report.held_plan_id) if report.held_plan_id else None,
         "summary": report.summary,
+        "reassert": report.reasserts,
+        "expected_adoptions": report.expected_adoptions,
         "stale_sources": [{"source": s, "kind": k, "reason": r} for s, k, r in report.stale],
         "quarantined": [
             {

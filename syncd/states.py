@@ -32,6 +32,8 @@ class Action(StrEnum):
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
+    #: the ledger's body sent again (PUT; "unknown key" → POST): drift repair, :mod:`syncd.engine.reassert`
+    REASSERT = "reassert"
 
 
 class OpState(StrEnum):
@@ -43,6 +45,9 @@ class OpState(StrEnum):
     SKIPPED = "skipped"
     #: not sent: recovery found that the current sources no longer want it
     SUPERSEDED = "superseded"
+    #: refused: a member WORKBOX holds unmapped has the e-mail address (quarantined
+    #: ``unmapped_in_workbox``, :mod:`syncd.engine.collisions`)
+    COLLIDED = "collided"
 
     @property
     def settled(self) -> bool:

@@ -44,9 +44,19 @@ def test_runtime_token_registered_later_is_removed() -> None:
 
 
 def test_sensitive_field_names_are_redacted() -> None:
-    out = render(("call", {"password": "pw-1234567", "access_token": "t-1234567", "ssn": "123-45-6789",
-                           "signature": "c2lnbmF0dXJl", "headers": {"Authorization": "Bearer abcdefg"},
-                           "status": 200}))
+    out = render(
+        (
+            "call",
+            {
+                "password": "pw-1234567",
+                "access_token": "t-1234567",
+                "ssn": "123-45-6789",
+                "signature": "c2lnbmF0dXJl",
+                "headers": {"Authorization": "Bearer abcdefg"},
+                "status": 200,
+            },
+        )
+    )
     for value in ("pw-1234567", "t-1234567", "123-45-6789", "c2lnbmF0dXJl", "abcdefg"):
         assert value not in out
     assert json.loads(out)["status"] == 200

@@ -26,6 +26,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": sync.cmd_run,
     "plan": with_settings(sync.plan),
     "approve": with_settings(sync.approve_plan),
+    "reconcile": with_settings(sync.reconcile),
     "runs": with_settings(sync.runs),
     "quarantine": with_settings(sync.quarantine),
     "doctor": doctor.cmd_doctor,

@@ -69,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument("plan_id")
     approve.add_argument("--by", help="who approves (recorded with the plan; default: your login name)")
 
+    reconcile = add(
+        "reconcile",
+        "a sync that also re-asserts every entity now (repairs changes made by hand in WORKBOX)",
+    )
+    reconcile.add_argument(
+        "--kind", choices=["dept", "user", "job-grade", "job-position"], help="this kind only"
+    )
+    reconcile.add_argument(
+        "--dry-run", action="store_true", help="say what would be re-asserted; send nothing"
+    )
+
     runs = add("runs", "list recent runs")
     runs.add_argument("--limit", type=int, default=20)
 

@@ -27,18 +27,21 @@ from syncd.service.lease import LeaderLease, hold_lease
 from syncd.states import ExitCode, RunResult
 
 
-async def _once(args: argparse.Namespace, settings: Settings, dry_run: bool) -> int:
+async def _once(
+    args: argparse.Namespace, settings: Settings, dry_run: bool, reconcile: frozenset[str] | None = None
+) -> int:
+    trigger = "once" if reconcile is None else "reconcile"
     async with SyncContext.open(settings) as ctx, contextlib.AsyncExitStack() as stack:
         console = terminal_console()
         if console is not None:  # a live progress display on a terminal; log lines print above it
             ctx.progress = stack.enter_context(report_mod.TerminalProgress(console))
         async with interruptible(ctx):
             if dry_run:  # sends nothing: no lease needed
-                report = await run_cycle(ctx, trigger="once", dry_run=True)
+                report = await run_cycle(ctx, trigger=trigger, dry_run=True, reconcile=reconcile)
             else:
                 async with _lease(settings, ctx) as lease:
                     ctx.fencing_token = lease.token
-                    report = await run_cycle(ctx, trigger="once")
+                    report = await run_cycle(ctx, trigger=trigger, reconcile=reconcile)
     out = report_mod.console()
     if dry_run:
         report_mod.print_plan(report, out)
@@ -58,6 +61,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("--dry-run needs --once (the daemon always applies)")
         return run_async(run_daemon, load(args))
     return run_async(_once, args, load(args), args.dry_run)
+
+
+async def reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    """``syncd reconcile``: a cycle that re-asserts the whole directory (or one kind) now."""
+    kinds = frozenset([args.kind] if args.kind else ("job-grade", "job-position", "dept", "user"))
+    return await _once(args, settings, args.dry_run, kinds)
 
 
 async def _healthcheck(args: argparse.Namespace, settings: Settings | None) -> int:

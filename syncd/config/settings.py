@@ -64,6 +64,12 @@ class SyncSettings(Section):
     hold_whole_plan: bool = False
     #: plans are held when today is before the last run's date or more than this after it
     max_clock_jump: str = "2d"
+    #: every entity WORKBOX holds is told again (re-asserted: drift repair) at least this often, spread
+    #: over the cycles; 0 turns it off
+    reassert_days: float = Field(7.0, ge=0)
+    #: first-run mode: a create for every desired entity, whatever the ledger says (never a delete),
+    #: and the adopted / created / collided counts reported; set it back to false afterwards
+    adopt: bool = False
 
     @field_validator("delete_window", "plan_ttl", "max_clock_jump")
     @classmethod

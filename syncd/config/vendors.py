@@ -235,8 +235,21 @@ class WorkboxSettings(VendorSettings):
     #: optional member fields sent with every member when set (``localeTypeCd``, ``tmznTypeCd``);
     #: changing one updates every member at the next sync
     member_defaults: dict[str, str] = Field(default_factory=dict)
+    #: a regular expression matched (case-insensitively) against the ``resultMessage`` of an E902 answer
+    #: to a member: a match means "this e-mail address is taken by another member" (unmapped in
+    #: WORKBOX; the wording is not published: docs/vendor-contract.md §3.3)
+    email_taken: str = r"already (used|in use|taken|exists)|duplicat|이미 사용|중복"
     max_concurrency: int = Field(16, ge=1, le=256)
     requests_per_second: float = Field(50.0, gt=0)
+
+    @field_validator("email_taken")
+    @classmethod
+    def _pattern(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"is not a regular expression: {exc}") from None
+        return v
 
     @field_validator("member_defaults")
     @classmethod

@@ -153,6 +153,27 @@ class LedgerEntry(Base):
     pushed_at: Mapped[dt.datetime]
     #: the journal operation that last changed this entry
     operation_id: Mapped[int | None]
+    #: when WORKBOX was last told this body (pushed, or re-asserted: :mod:`syncd.engine.reassert`);
+    #: None: not since the ledger had this column (re-asserted first)
+    asserted_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+
+class Collision(Base):
+    """A create (or e-mail change) WORKBOX refused because a member it holds *unmapped* (created by hand,
+    no external key) already has the e-mail address: held back, and kept in the quarantine as
+    ``unmapped_in_workbox``, until it is retried (:mod:`syncd.engine.collisions`)."""
+
+    __tablename__ = "workbox_collisions"
+    kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    external_key: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    #: the address that collided, lower-cased (a new address in HR is tried at once)
+    email: Mapped[str] = mapped_column(sa.String(100))
+    #: WORKBOX's answer, as it gave it
+    message: Mapped[str] = mapped_column(sa.Text)
+    first_seen: Mapped[dt.datetime]
+    last_seen: Mapped[dt.datetime]
+    #: tried again by the first cycle after this (or by ``syncd reconcile``)
+    retry_at: Mapped[dt.datetime]
 
 
 # ---------------------------------------------------------------------------------- runs & plans

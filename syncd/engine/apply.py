@@ -31,6 +31,7 @@ from syncd.engine.plan import Op
 from syncd.engine.progress import NULL_PROGRESS, Progress
 from syncd.errors import (
     AlreadyExistsError,
+    EmailTakenError,
     NotFoundError,
     QuotaExceededError,
     RejectedError,
@@ -48,6 +49,9 @@ Unwanted = Callable[[Sequence[Job], frozenset[str]], Awaitable[dict[int, str]]]
 
 #: operations per journal transaction for the levels journaled while others are applied
 JOURNAL_CHUNK = 250
+#: the journal's error code, and the quarantine's reason, of a member refused because an unmapped
+#: WORKBOX member holds its e-mail address
+COLLIDED_CODE = "unmapped_in_workbox"
 
 
 class Applier:
@@ -67,6 +71,8 @@ class Applier:
         self._settler = SettleBatcher(self._journal)
         #: creates answered "already exists" so far (replayed as updates)
         self._replayed_creates = 0
+        #: re-assertions answered "unknown key" so far (created again), by kind
+        self._drift_repaired: collections.Counter[str] = collections.Counter()
         #: why pushing stopped (every worker in flight meets the same error: it is logged once)
         self._stopped: tuple[str, str | None, int | None] | None = None
 
@@ -184,10 +190,11 @@ class Applier:
             settled=settled,
             progress=self.progress,
         )
-        replayed = self._replayed_creates
+        replayed, repaired = self._replayed_creates, collections.Counter(self._drift_repaired)
         result = await first_error_of(dispatcher.run(levels, jobs_of), self._settler.flush_all)
         await self._settler.flush_all()
         result.replayed_creates += self._replayed_creates - replayed
+        result.drift_repaired.update(self._drift_repaired - repaired)
         self.progress.close("apply to WORKBOX")
         return result
 
@@ -271,6 +278,10 @@ class Applier:
                 self._stopped = why
                 log.error("apply.stopped", kind=job.kind, key=job.key, code=exc.code, error=str(exc))
             return Answer(OpState.PENDING, exc.code, str(exc), abort=True)
+        except EmailTakenError as exc:  # not a rejection: the admin has a member to map (quarantined)
+            self._settler.settle(job, OpState.COLLIDED, error=str(exc), code=COLLIDED_CODE)
+            log.warning("apply.collided", kind=job.kind, key=job.key, action=job.action, error=str(exc))
+            return Answer(OpState.COLLIDED, COLLIDED_CODE, str(exc))
         except RejectedError as exc:
             self._settler.settle(job, OpState.FAILED, error=str(exc), code=exc.code)
             log.warning(
@@ -292,7 +303,7 @@ class Applier:
         try:
             if job.action == Action.CREATE:
                 await self.workbox.create(kind, job.key, body)
-            elif job.action == Action.UPDATE:
+            elif job.action in (Action.UPDATE, Action.REASSERT):
                 await self.workbox.update(kind, job.key, body)
             else:
                 await self.workbox.delete(kind, job.key)
@@ -302,7 +313,11 @@ class Applier:
             log.debug("apply.replay", kind=job.kind, key=job.key, action="create→update")
             await self.workbox.update(kind, job.key, body)
         except NotFoundError:
-            if job.action == Action.UPDATE:
+            if job.action == Action.REASSERT:  # deleted in WORKBOX by hand: drift, repaired
+                log.warning("apply.drift_repaired", kind=job.kind, key=job.key, action="reassert→create")
+                await self.workbox.create(kind, job.key, body)
+                self._drift_repaired[job.kind] += 1
+            elif job.action == Action.UPDATE:
                 log.warning("apply.replay", kind=job.kind, key=job.key, action="update→create")
                 await self.workbox.create(kind, job.key, body)
             # a delete of an unknown key already happened

@@ -19,17 +19,17 @@ from syncd import metrics
 from syncd.commands import command
 from syncd.config import Settings
 from syncd.db import engine as dbe
-from syncd.db import identity, records
+from syncd.db import identity, records, target
 from syncd.db.models import Plan
-from syncd.engine import approval, quarantine
+from syncd.engine import approval, collisions, quarantine, reassert
 from syncd.engine.context import Ledger, SyncContext
 from syncd.engine.gc_tuning import relaxed_gc
 from syncd.engine.hold import Limits, OpKey, Window, budget_reason, decide, op_key
 from syncd.engine.journal import Job
-from syncd.engine.merge import Desired, Rules, Sources, merge
+from syncd.engine.merge import Collided, Desired, Rules, Sources, merge
 from syncd.engine.plan import Op, make_plan, summarize
 from syncd.engine.pull import Pulled, SourceKind, pull_all
-from syncd.engine.run_report import RunReport, record_finish, record_start
+from syncd.engine.run_report import MAPPED_FACT, RunReport, record_finish, record_start
 from syncd.engine.stage import StageOutcome, load_snapshot, stage
 from syncd.errors import DatabaseError, SyncdError
 from syncd.states import Action, Kind, PlanStatus, RunResult
@@ -55,9 +55,12 @@ async def run_cycle(
     dry_run: bool = False,
     today: dt.date | None = None,
     approved: Plan | None = None,
+    reconcile: frozenset[str] | None = None,
 ) -> RunReport:
     """One full cycle (``approved``: a held plan someone approved, applied as far as it is still
-    wanted).  Never raises for a vendor or input problem: the report says what happened."""
+    wanted; ``reconcile``: the kinds re-asserted whole, ``syncd reconcile``; given at all, even empty,
+    it also tries every member a collision held back, :mod:`syncd.engine.collisions`).  Never raises
+    for a vendor or input problem: the report says what happened."""
     started = time.monotonic()
     with dbe.translate_errors(ctx.engine):
         report = await record_start(ctx.sessions, trigger, sweep=not dry_run)
@@ -67,8 +70,9 @@ async def run_cycle(
         try:
             with dbe.translate_errors(ctx.engine), relaxed_gc():
                 await _cycle(
-                    ctx, report, today or dt.datetime.now(dt.UTC).date(), dry_run=dry_run, approved=approved
-                )
+                    ctx, report, today or dt.datetime.now(dt.UTC).date(), dry_run=dry_run, approved=approved,
+                    reconcile=reconcile,
+                )  # fmt: skip
                 await identity.check(ctx.engine, ctx.database)  # still the database we opened?
         except SyncdError as exc:
             report.fail(str(exc), exit_code=exc.exit_code)
@@ -106,13 +110,21 @@ async def approve(ctx: SyncContext, plan_id: str, by: str) -> RunReport:
 
 
 async def _cycle(
-    ctx: SyncContext, report: RunReport, today: dt.date, *, dry_run: bool, approved: Plan | None
+    ctx: SyncContext,
+    report: RunReport,
+    today: dt.date,
+    *,
+    dry_run: bool,
+    approved: Plan | None,
+    reconcile: frozenset[str] | None,
 ) -> None:
     # The ledger changes only when this leader settles an operation: read it while the sources are
     # pulled (the database is idle then, the pull mostly waits on the network).
     ledger_read = asyncio.create_task(ctx.ledger_and_digest(), name="read the ledger")
     try:
-        await _pull_to_apply(ctx, report, ledger_read, today, dry_run=dry_run, approved=approved)
+        await _pull_to_apply(
+            ctx, report, ledger_read, today, dry_run=dry_run, approved=approved, reconcile=reconcile
+        )
     finally:
         if not ledger_read.done():
             ledger_read.cancel()
@@ -129,8 +141,10 @@ async def _pull_to_apply(
     *,
     dry_run: bool,
     approved: Plan | None,
+    reconcile: frozenset[str] | None,
 ) -> None:
-    sources = await _pull_and_stage(ctx, report, dry_run=dry_run)
+    collided = await collisions.load(ctx.sessions, retry_all=reconcile is not None)
+    sources = await _pull_and_stage(ctx, report, collided, dry_run=dry_run)
     if sources is None:
         return
     ledger, digest = await ledger_read
@@ -153,14 +167,21 @@ async def _pull_to_apply(
     del sources  # merged: free the reads before planning and applying (peak memory at 100k)
 
     t = time.monotonic()
-    ops = make_plan(desired.objects, ledger)
+    adopt = ctx.settings.sync.adopt
+    ops = make_plan(desired.objects, {} if adopt else ledger)  # adopt: a create for everything
+    report.adopt_mode = adopt
+    reasserts = await _reassertions(ctx, ops, ledger, reconcile)
+    report.reasserts = dict(Counter(op.kind for op in reasserts))
+    if dry_run and not ledger:
+        report.expected_adoptions = await _mapped(ctx)
     exempt: frozenset[OpKey] = frozenset()
     if approved is not None:
         exempt, report.dropped = approval.exemptions(approved, ops)
         log.warning("plan.approved_ops", plan_id=approved.id, operations=len(exempt), dropped=report.dropped)
     to_apply = await _plan(
-        ctx, report, ops, ledger, digest, today, dry_run=dry_run, approved=approved, exempt=exempt
-    )
+        ctx, report, ops, ledger, digest, today, dry_run=dry_run, approved=approved, exempt=exempt,
+        reasserts=reasserts,
+    )  # fmt: skip
     report.timings["plan"] = time.monotonic() - t
     if not dry_run and to_apply is not None:
         t = time.monotonic()
@@ -172,10 +193,13 @@ async def _pull_to_apply(
         report.timings["apply"] = time.monotonic() - t
         if report.result is RunResult.RUNNING:
             report.result = RunResult.SUCCESS
+        await _after_apply(ctx, report, collided, to_apply, ledger)
     report.settle()
 
 
-async def _pull_and_stage(ctx: SyncContext, report: RunReport, *, dry_run: bool) -> Sources | None:
+async def _pull_and_stage(
+    ctx: SyncContext, report: RunReport, collided: Mapping[str, Collided], *, dry_run: bool
+) -> Sources | None:
     """Pull both sources and stage them: what merge works from (None: no trusted read to plan from)."""
     t = time.monotonic()
     pulled = await pull_all(ctx.infinityhr, ctx.whosoff, ctx.progress)
@@ -204,7 +228,7 @@ async def _pull_and_stage(ctx: SyncContext, report: RunReport, *, dry_run: bool)
             result=RunResult.STALE,
         )
         return None
-    sources = await _sources(ctx, pulled, outcomes)
+    sources = await _sources(ctx, pulled, outcomes, collided)
     pulled.clear()
     return sources
 
@@ -249,6 +273,57 @@ async def _recover(ctx: SyncContext, report: RunReport, desired: Desired, ledger
     return bool(report.recovered.outcomes)
 
 
+async def _reassertions(
+    ctx: SyncContext, ops: Sequence[Op], ledger: Ledger, reconcile: frozenset[str] | None
+) -> list[Op]:
+    """This cycle's re-assertions (:mod:`syncd.engine.reassert`): its share of the ledger, asserted
+    longest ago, or (``reconcile``) every entity of those kinds; none beside the plan's own."""
+    busy = reassert.planned(ops)
+    if reconcile is not None:
+        chosen = [e for e in sorted(ledger) if e[0] in reconcile and e not in busy]
+    else:
+        s = ctx.settings.sync
+        n = reassert.share(len(ledger), s.reassert_days, reassert.cycles_per_day(s.schedule))
+        oldest = await target.asserted_longest_ago(ctx.sessions, n + len(busy)) if n else []
+        chosen = [e for e in oldest if e not in busy][:n]
+    first_seq = max((op.seq for op in ops), default=0) + 1
+    first_level = max((op.level for op in ops), default=-1) + 1
+    return reassert.operations(chosen, ledger, first_seq=first_seq, first_level=first_level)
+
+
+async def _mapped(ctx: SyncContext) -> dict[str, int]:
+    """Rows of each kind's mapping form ``syncd keys fill`` keyed (kinds never filled left out)."""
+    out = {}
+    for kind in (k.value for k in Kind):
+        keyed = await records.vendor_fact(ctx.sessions, "workbox", f"{MAPPED_FACT}{kind}")
+        if keyed and keyed.isdigit() and int(keyed):
+            out[kind] = int(keyed)
+    return out
+
+
+async def _after_apply(
+    ctx: SyncContext,
+    report: RunReport,
+    collided: Mapping[str, Collided],
+    applied: Sequence[Op],
+    ledger: Ledger,
+) -> None:
+    """What an apply taught: collisions recorded or cleared (the quarantine follows), references of
+    refused re-assertions re-asserted first next time, how far behind re-assertion is."""
+    rejects, changed = await collisions.settle(
+        ctx.sessions, collided, report.rejects, [report.applied, report.recovered], applied
+    )
+    if changed:
+        report.rejects = rejects
+        report.quarantined = await quarantine.write(ctx.sessions, rejects, report.run_id, store=True)
+    if report.applied is not None:
+        refused = {(f.kind, f.key) for f in report.applied.failed if f.action == Action.REASSERT}
+        await target.assert_again_soon(ctx.sessions, reassert.references_of(refused, ledger))
+    oldest = await target.oldest_assertion(ctx.sessions)
+    lag = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
+    metrics.REASSERT_LAG.set(max(lag, 0.0))
+
+
 def _counts(ledger: Ledger) -> Counter[str]:
     return Counter(kind for kind, _ in ledger)
 
@@ -273,7 +348,10 @@ async def _window(ctx: SyncContext) -> Window:
 
 
 async def _sources(
-    ctx: SyncContext, pulled: Mapping[SourceKind, Pulled], outcomes: Mapping[SourceKind, StageOutcome]
+    ctx: SyncContext,
+    pulled: Mapping[SourceKind, Pulled],
+    outcomes: Mapping[SourceKind, StageOutcome],
+    collided: Mapping[str, Collided],
 ) -> Sources:
     """What merge works from: a trusted read is what was just staged; a stale source plans from its
     last good snapshot (and keeps that snapshot's read-time rejects frozen)."""
@@ -292,6 +370,7 @@ async def _sources(
         wo_users=await snapshot("whosoff", "user"),
         wo_departments=await snapshot("whosoff", "department"),
         rejected=tuple(rejected),
+        collided=collided,
     )
 
 
@@ -306,6 +385,7 @@ async def _plan(
     dry_run: bool,
     approved: Plan | None,
     exempt: frozenset[OpKey],
+    reasserts: list[Op],
 ) -> list[Op] | None:
     """Decide what of ``ops`` may be applied now (:mod:`syncd.engine.hold`) and store the plans: the
     held part (approvable, also from a dry run) and the part applied now.  What to apply (None:
@@ -319,6 +399,8 @@ async def _plan(
         exempt=exempt, hold_whole_plan=s.hold_whole_plan,
     )  # fmt: skip
     to_apply = ops if hold is None else hold.applied
+    if not dry_run and (hold is None or not hold.whole):  # re-assertions go with what is applied
+        to_apply = [*to_apply, *reasserts]
     if hold is not None:
         report.held, report.held_ops, report.hold_whole = hold.reason, hold.held, hold.whole
         report.held_plan_id = await approval.store_plan(

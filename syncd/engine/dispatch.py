@@ -32,7 +32,8 @@ log = structlog.get_logger("syncd.engine.apply")
 
 #: how a settled dependency ended, as a message names it
 _ENDED = {OpState.DONE: "done", OpState.FAILED: "failed", OpState.SKIPPED: "was skipped",
-          OpState.PENDING: "is pending", OpState.SUPERSEDED: "is no longer wanted"}  # fmt: skip
+          OpState.PENDING: "is pending", OpState.SUPERSEDED: "is no longer wanted",
+          OpState.COLLIDED: "collided with a member WORKBOX holds unmapped"}  # fmt: skip
 
 
 def blocked_reason(seq: int, state: OpState, why: str) -> str:
@@ -71,6 +72,10 @@ class ApplyResult:
     outcomes: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     #: creates WORKBOX answered "already exists", replayed as updates (syncd.engine.apply)
     replayed_creates: int = 0
+    #: members refused because an unmapped member holds the e-mail address (syncd.engine.collisions)
+    collided: list[Failure] = field(default_factory=list)
+    #: re-assertions answered "unknown key" and created again: kind → count (syncd.engine.reassert)
+    drift_repaired: Counter[str] = field(default_factory=Counter)
 
     @property
     def total_done(self) -> int:
@@ -84,6 +89,16 @@ class ApplyResult:
         self.aborted = self.aborted or other.aborted
         self.outcomes.update(other.outcomes)
         self.replayed_creates += other.replayed_creates
+        self.collided.extend(other.collided)
+        self.drift_repaired.update(other.drift_repaired)
+
+    def outcomes_of(self, action: str) -> dict[str, int]:
+        """result → count of this action's operations."""
+        out: Counter[str] = Counter()
+        for (_, act, result), n in self.outcomes.items():
+            if act == action:
+                out[result] += n
+        return dict(out)
 
     @property
     def superseded(self) -> int:
@@ -233,6 +248,10 @@ class Dispatcher:
             result.done[(job.kind, job.action)] += 1
         elif answer.state is OpState.FAILED:
             result.failed.append(Failure(job.seq, job.kind, job.key, job.action, answer.code, answer.message))
+        elif answer.state is OpState.COLLIDED:
+            result.collided.append(
+                Failure(job.seq, job.kind, job.key, job.action, answer.code, answer.message)
+            )
         else:
             result.pending += 1
         self._count(job, answer.state)

@@ -299,11 +299,20 @@ async def _write_ledger(db: AsyncSession, batch: list[_Outcome]) -> None:
             ),
             gone,
         )
+    told = [{"b_kind": k, "b_key": key, "b_at": o.at} for (k, key), o in latest.items()
+            if o.job.action == Action.REASSERT]  # fmt: skip
+    if told:  # the body is the ledger's: only when it was last told changes
+        await db.execute(
+            sa.update(ledger)
+            .where(ledger.c.kind == sa.bindparam("b_kind"), ledger.c.external_key == sa.bindparam("b_key"))
+            .values(asserted_at=sa.bindparam("b_at")),
+            told,
+        )
     rows = [
         {"kind": k, "external_key": key, "body": o.job.body or {},
          "body_hash": o.job.body_hash or body_hash(o.job.body or {}),
-         "pushed_at": o.at, "operation_id": o.job.op_id}
-        for (k, key), o in latest.items() if o.job.action != Action.DELETE
+         "pushed_at": o.at, "operation_id": o.job.op_id, "asserted_at": o.at}
+        for (k, key), o in latest.items() if o.job.action not in (Action.DELETE, Action.REASSERT)
     ]  # fmt: skip
     if rows:
         # executemany of one cached statement: a multi-row VALUES would be compiled afresh for every
@@ -312,7 +321,10 @@ async def _write_ledger(db: AsyncSession, batch: list[_Outcome]) -> None:
         await db.execute(
             stmt.on_conflict_do_update(
                 index_elements=[ledger.c.kind, ledger.c.external_key],
-                set_={c: stmt.excluded[c] for c in ("body", "body_hash", "pushed_at", "operation_id")},
+                set_={
+                    c: stmt.excluded[c]
+                    for c in ("body", "body_hash", "pushed_at", "operation_id", "asserted_at")
+                },
             ),
             rows,
         )

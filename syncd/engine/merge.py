@@ -55,6 +55,22 @@ class Rules:
     member_fields: tuple[tuple[str, str], ...] = ()
 
 
+#: the quarantine's reason for a member held back by a collision (:mod:`syncd.engine.collisions`)
+UNMAPPED = "unmapped_in_workbox"
+
+
+@dataclass(frozen=True)
+class Collided:
+    """A member WORKBOX refused because one it holds unmapped has the e-mail address ``email``."""
+
+    #: lower-cased
+    email: str
+    #: the quarantine's reason (what happened, and the commands that map the member)
+    reason: str
+    #: not due for a retry: held back (not created, not changed; never deleted)
+    hold: bool
+
+
 @dataclass(frozen=True)
 class Sources:
     """Last trusted snapshots: id → normalised payload."""
@@ -65,6 +81,8 @@ class Sources:
     wo_departments: Mapping[str, Payload] = field(default_factory=dict)
     #: records rejected before merge (unparseable, duplicate id): their keys are frozen too
     rejected: tuple[Reject, ...] = ()
+    #: member key → its collision with a member WORKBOX holds unmapped
+    collided: Mapping[str, Collided] = field(default_factory=dict)
 
 
 @dataclass
@@ -309,6 +327,19 @@ class _Merger:
                     payload,
                 )
 
+    def collisions(self, members: dict[str, tuple[Body, str, Payload]]) -> None:
+        """A member whose address collided with an unmapped WORKBOX member, and still has it, is
+        quarantined; held back until its retry is due (a new address is tried at once)."""
+        for key, collided in self.src.collided.items():
+            member = members.get(key)
+            if member is None or str(member[0].get("emailAddr", "")).lower() != collided.email:
+                continue
+            body = {k: v for k, v in member[0].items() if not k.startswith("_") and v is not None}
+            self.rejects.append(Reject("workbox", "user", key, UNMAPPED, collided.reason, body))
+            if collided.hold:
+                del members[key]
+                self.freeze("user", key)
+
     # ---------------------------------------------------------------------------------- build
 
     def run(self) -> Desired:
@@ -322,6 +353,7 @@ class _Merger:
                 self.freeze("user" if rej.kind == "employee" else "dept", keys.source_key(rej.record_id))
         members = self.members(depts)
         self.unique_emails(members)
+        self.collisions(members)
 
         grades: dict[str, str] = {}
         positions: dict[str, str] = {}

@@ -13,7 +13,7 @@ from syncd.engine.validate import LIMITS, Reject
 #: reject reasons found while reading, before merge: a stale source keeps its last read's ones
 #: (``field_too_long`` only for an id too long to stage: the merge finds the other ones again)
 STAGE_LEVEL_CODES = ("unparseable", "duplicate_id", "field_too_long")
-SOURCES = ("infinityhr", "whosoff")
+SOURCES = ("infinityhr", "whosoff", "workbox")  # workbox: unmapped_in_workbox (engine.collisions)
 #: the quarantine's record_key and record_id columns
 KEY_LEN, ID_LEN = 64, 200
 

@@ -14,9 +14,12 @@ from syncd.db import records
 from syncd.engine.dispatch import ApplyResult
 from syncd.engine.plan import Op, summarize
 from syncd.engine.validate import Reject
-from syncd.states import RunResult
+from syncd.states import Action, OpState, RunResult
 
 log = structlog.get_logger("syncd.engine")
+
+#: the vendor fact (``workbox``, this + kind) that ``syncd keys fill`` leaves: rows its form keyed
+MAPPED_FACT = "mapping-form-keyed:"
 
 #: create→update replays on a run whose ledger was not empty at the start that are reported as
 #: adoption (on an empty ledger, any one is)
@@ -53,6 +56,13 @@ class RunReport:
     ledger_size: int | None = None
     #: objects this run's plan created that WORKBOX already held (see :meth:`settle`), else 0
     adopted: int = 0
+    #: ``sync.adopt``: a create was planned for every desired entity (adopted/created/collided reported)
+    adopt_mode: bool = False
+    #: re-assertions this cycle makes (drift repair), by kind (a dry run: would make)
+    reasserts: dict[str, int] = field(default_factory=dict)
+    #: a dry run onto an empty ledger: rows of each kind's mapping form ``syncd keys fill`` keyed
+    #: (None: not a first sync; empty: no form filled)
+    expected_adoptions: dict[str, int] | None = None
     timings: dict[str, float] = field(default_factory=dict)
     #: an interrupted run's journaled operations by state (see :meth:`interrupted_message`)
     interrupted_ops: dict[str, int] | None = None
@@ -102,10 +112,7 @@ class RunReport:
         else:
             parts.append("no changes")
         if self.applied:
-            parts.append(
-                f"{self.applied.total_done} applied, {len(self.applied.failed)} failed, "
-                f"{self.applied.skipped} skipped, {self.applied.pending} pending"
-            )
+            parts += self._applied_parts(self.applied)
         if self.recovered and self.recovered.outcomes:
             parts.append(f"recovered from earlier runs: {self.recovered.describe()}")
         if self.dropped:
@@ -127,6 +134,66 @@ class RunReport:
         if self.error and not self.error.startswith("stale source(s): "):  # listed just above
             parts.append(self.error)
         return "; ".join(parts)
+
+    def _applied_parts(self, applied: ApplyResult) -> list[str]:
+        told = applied.outcomes_of(Action.REASSERT)
+        parts = [
+            f"{applied.total_done - told.get(OpState.DONE, 0)} applied, {len(applied.failed)} failed, "
+            f"{applied.skipped} skipped, {applied.pending} pending"
+        ]
+        if told:
+            parts.append(self._reassert_message(told))
+        if self.adopt_mode:
+            parts.append(self._adopt_message())
+        if applied.collided:
+            parts.append(
+                f"{len(applied.collided)} members collided with members WORKBOX holds unmapped (their e-mail "
+                'address is taken): quarantined as unmapped_in_workbox (README "Onboarding"), see '
+                f"`{command('quarantine')}`"
+            )
+        return parts
+
+    def onboarding_note(self) -> str | None:
+        """Before a first sync: how many creates should adopt what WORKBOX already holds."""
+        if self.expected_adoptions is None:
+            return None
+        creates = sum(acts.get("create", 0) for acts in self.summary.values())
+        if not self.expected_adoptions:
+            return (
+                f"First sync: {creates} creates. If WORKBOX already holds people, departments, grades or "
+                f'positions made by hand, map them before the first sync (README "Onboarding"): '
+                f"`{command('keys', 'export')}` lists the keys; a create whose e-mail an unmapped member "
+                "holds is quarantined as unmapped_in_workbox"
+            )
+        keyed = ", ".join(f"{k} {n}" for k, n in sorted(self.expected_adoptions.items()))
+        return (
+            f"First sync: {creates} creates, of which {sum(self.expected_adoptions.values())} are expected "
+            f"to adopt existing entities ({keyed}: the rows `syncd keys fill` keyed) if the admin uploaded "
+            'the filled forms; they are answered "exists" and updated. A create whose e-mail an unmapped '
+            "member holds is quarantined as unmapped_in_workbox"
+        )
+
+    def _reassert_message(self, told: dict[str, int]) -> str:
+        assert self.applied is not None
+        repaired = self.applied.drift_repaired
+        line = f"re-asserted {sum(told.values())} (" + ", ".join(
+            f"{n} {state}" for state, n in sorted(told.items())
+        )
+        if repaired:
+            line += "; drift repaired: " + ", ".join(f"{k} {n}" for k, n in sorted(repaired.items()))
+            line += " deleted in WORKBOX by hand, created again"
+        return line + ")"
+
+    def _adopt_message(self) -> str:
+        """``sync.adopt``: what became of the creates sent for every desired entity."""
+        assert self.applied is not None
+        creates = self.applied.outcomes_of(Action.CREATE)
+        done, replayed = creates.get(OpState.DONE, 0), self.applied.replayed_creates
+        return (
+            f"sync.adopt: {replayed} adopted (WORKBOX held them under their key), {done - replayed} created, "
+            f"{len(self.applied.collided)} collided (quarantined unmapped_in_workbox), "
+            f"{len(self.applied.failed)} failed; set sync.adopt = false for the cycles after this one"
+        )
 
     def stale_lines(self) -> list[str]:
         """``source kind, kind: reason`` once per source and reason (one failed login stales both of
@@ -185,6 +252,11 @@ async def record_finish(sessions: records.Sessions, report: RunReport, started: 
         counts["apply"] = report.applied.counts()
     if report.recovered and report.recovered.outcomes:
         counts["recovered"] = report.recovered.counts()
+    repaired = report.applied.drift_repaired if report.applied else {}
+    for kind, n in repaired.items():
+        metrics.DRIFT_REPAIRED.labels(kind).inc(n)
+    if repaired:
+        counts["drift_repaired"] = dict(repaired)
     if report.adopted:
         counts["adopted"] = report.adopted
         metrics.ADOPTED.inc(report.adopted)

@@ -13,7 +13,7 @@ import io
 from typing import Any
 
 from .data import Company
-from .workbox_store import TOP, WorkboxError, WorkboxState
+from .workbox_store import SCHEMAS, TOP, WorkboxError, WorkboxState
 
 HAND = "~hand-"
 #: the form's columns per kind (titles as a Korean console would show them)
@@ -150,3 +150,28 @@ def _rekey(state: WorkboxState, kind: str, old: str, new: str) -> None:
                 state._unindex("dept", key, dept)
                 dept["uprDeptExternalKey"] = new
                 state._index("dept", key, dept)
+
+
+def by_hand(
+    state: WorkboxState, action: str, kind: str, keys: list[str], fields: dict[str, Any]
+) -> dict[str, Any]:
+    """A change made in WORKBOX's admin screens, which syncd cannot see (drift): ``delete`` removes
+    the entities (a member's e-mail address is freed; what references a department or grade keeps
+    the reference, as an admin screen would leave it), ``edit`` sets ``fields`` on each body."""
+    store = state[kind]
+    missing = [k for k in keys if k not in store]
+    if missing:
+        raise WorkboxError("E904", f"no such {kind}: {', '.join(missing[:5])}")
+    for key in keys:
+        body = store[key]
+        state._unindex(kind, key, body)
+        if action == "delete":
+            del store[key]
+            continue
+        unknown = sorted(set(fields) - set(SCHEMAS[kind]))
+        if unknown:
+            state._index(kind, key, body)
+            raise WorkboxError("E902", f"unknown field(s): {', '.join(unknown)}")
+        body.update(fields)
+        state._index(kind, key, body)
+    return {"action": action, "kind": kind, "changed": len(keys)}

@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .console import FORM_COLUMNS, mapping_form, upload_form
+from .console import FORM_COLUMNS, by_hand, mapping_form, upload_form
 from .faults import VENDORS
 from .mutations import MutationError, mutate_many
-from .workbox_store import WorkboxError
+from .workbox_store import KINDS, WorkboxError
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -93,6 +93,7 @@ class ControlAPI:
             web.post("/_sandbox/workbox/reset", self.workbox_reset),
             web.get("/_sandbox/workbox/mapping-form", self.mapping_form),
             web.post("/_sandbox/workbox/mapping-form", self.mapping_upload),
+            web.post("/_sandbox/workbox/by-hand", self.workbox_by_hand),
             web.get("/_sandbox/requests", self.requests),
             web.get("/_sandbox/requests/summary", self.requests_summary),
             web.post("/_sandbox/requests/reset", self.requests_reset),
@@ -165,6 +166,28 @@ class ControlAPI:
             return _bad(f"kind must be one of {', '.join(FORM_COLUMNS)}")
         try:
             return _json(upload_form(self.sb.workbox_state, kind, await request.read()))
+        except WorkboxError as exc:
+            return _bad(exc.message)
+
+    async def workbox_by_hand(self, request: web.Request) -> web.Response:
+        """``{"action": "delete"|"edit", "kind": K, "keys": [...] | "count": N, "fields": {...}}``: an
+        admin's change in WORKBOX (``count``: the first N keys the API can address, in key order)."""
+        data = await _object(request)
+        action, kind, fields = data.get("action"), data.get("kind"), data.get("fields") or {}
+        if action not in ("delete", "edit") or kind not in KINDS:
+            return _bad(f"action must be delete or edit, kind one of {', '.join(KINDS)}")
+        if action == "edit" and (not isinstance(fields, dict) or not fields):
+            return _bad("edit needs fields: an object of body fields to set")
+        keys = data.get("keys")
+        if keys is None:
+            if "count" not in data:
+                return _bad("give keys (a list of external keys) or count")
+            count = int(_number(data, "count"))
+            keys = [k for k in sorted(self.sb.workbox_state[kind]) if not k.startswith("~")][:count]
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            return _bad("keys must be a list of external keys")
+        try:
+            return _json({**by_hand(self.sb.workbox_state, action, kind, keys, fields), "keys": keys})
         except WorkboxError as exc:
             return _bad(exc.message)
 

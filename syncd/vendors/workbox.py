@@ -18,6 +18,7 @@ import functools
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ from yarl import URL
 from syncd.config import WorkboxSettings
 from syncd.errors import (
     AlreadyExistsError,
+    EmailTakenError,
     NotFoundError,
     ProtocolError,
     QuotaExceededError,
@@ -127,10 +129,16 @@ _STATUS_FAULTS: dict[int, tuple[type[VendorError], str, bool]] = {
 
 
 def _error(
-    http_method: str, status: int, body: Any, method: str, retry_after: float | None = None
+    http_method: str,
+    status: int,
+    body: Any,
+    method: str,
+    retry_after: float | None = None,
+    email_taken: re.Pattern[str] | None = None,
 ) -> VendorError:
     """The :mod:`syncd.errors` exception for a non-2xx answer: WORKBOX's own ``resultCode``, else the
-    API Gateway's ``errorCode``, else the HTTP status."""
+    API Gateway's ``errorCode``, else the HTTP status (``email_taken``: which E902 messages to a member
+    say its e-mail address is taken, ``workbox.email_taken``)."""
     kw: dict[str, Any] = {"method": method, "status": status}
     code: str | None = None
     message = ""
@@ -157,6 +165,9 @@ def _error(
         entry = _STATUS_FAULTS[status]
         code = str(status)
     cls, default, own_message = entry or (RejectedError, "request rejected", True)
+    taken = code == "E902" and email_taken is not None and email_taken.search(message)
+    if taken and method.endswith(" user"):
+        cls = EmailTakenError
     return cls(VENDOR, (message if own_message else "") or default, code=code, **kw)
 
 
@@ -186,6 +197,7 @@ class WorkboxClient:
         split = urlsplit(settings.url)
         self._origin = f"{split.scheme}://{split.netloc}"
         self._base_path = split.path.rstrip("/")
+        self._email_taken = re.compile(settings.email_taken, re.IGNORECASE)
         self.clock_offset_ms = 0
         self._clock_known = asyncio.Event()
         self._clock_probe = False
@@ -334,7 +346,7 @@ class WorkboxClient:
                 offset = self._skew_from(resp, signed_with)
                 if offset is not None:
                     raise _ClockSkew(offset, method)
-            raise _error(http_method, resp.status, body, method, retry_after(resp))
+            raise _error(http_method, resp.status, body, method, retry_after(resp), self._email_taken)
 
         headers = self.signed_headers(http_method, uri)
         url = URL(self._origin + uri, encoded=True)

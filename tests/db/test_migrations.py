@@ -10,9 +10,20 @@ from syncd.db import engine as dbe
 from syncd.db.models import Base
 
 EXPECTED_TABLES = {
-    "src_infinityhr_employee", "src_infinityhr_department", "src_whosoff_user", "src_whosoff_department",
-    "source_state", "quarantine", "ledger", "sync_runs", "plans", "operations", "leases", "database_identity",
+    "src_infinityhr_employee",
+    "src_infinityhr_department",
+    "src_whosoff_user",
+    "src_whosoff_department",
+    "source_state",
+    "quarantine",
+    "ledger",
+    "sync_runs",
+    "plans",
+    "operations",
+    "leases",
+    "database_identity",
     "vendor_facts",
+    "workbox_collisions",
 }
 
 

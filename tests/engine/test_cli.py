@@ -18,7 +18,7 @@ async def test_run_once_plan_json_hold_and_approve(tmp_path: Path) -> None:
                 sb,
                 f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}",
                 base=COMMAND,
-                sync={"max_deletes": 5},
+                sync={"max_deletes": 5, "reassert_days": 0},
             )
         )
         code, out, err = await syncd("--config", cfg, "--run-once")

@@ -7,14 +7,40 @@ from __future__ import annotations
 from pathlib import Path
 
 import aiohttp
+from openpyxl import load_workbook
 
-from syncd.sandbox import SandboxOptions, run_sandbox
+from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
 from tests.support.config import COMMAND, write_config
 from tests.support.oracle import expected_directory
 from tests.support.process import syncd_command
 from tests.support.workbox import workbox_requests, workbox_state
 
 KINDS = ("job-grade", "job-position", "dept", "user")
+
+
+async def _map(sb: Sandbox, cfg: Path, tmp_path: Path, kind: str, *, leave_out: int = 0) -> str:
+    """Download the kind's form, fill it with ``syncd keys fill``, blank the key of the first
+    ``leave_out`` filled rows (an admin who skipped them) and upload it; the fill's report."""
+    form = tmp_path / f"{kind}.xlsx"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{sb.control_url}/workbox/mapping-form", params={"kind": kind}) as r:
+            assert r.status == 200
+            form.write_bytes(await r.read())
+        code, out, err = await syncd_command("--config", str(cfg), "keys", "fill", str(form), "--kind", kind)
+        assert code == 0, err
+        filled = tmp_path / f"{kind}-filled.xlsx"
+        if leave_out:
+            book = load_workbook(filled)
+            sheet = book.worksheets[0]
+            rows = [row for row in sheet.iter_rows(min_row=4) if row[-1].value][:leave_out]
+            for row in rows:
+                row[-1].value = None
+            book.save(filled)
+        async with http.post(
+            f"{sb.control_url}/workbox/mapping-form", params={"kind": kind}, data=filled.read_bytes()
+        ) as r:
+            assert r.status == 200, await r.text()
+    return out
 
 
 async def test_keys_fill_upload_and_first_sync_adopt_the_hand_made_tenant(tmp_path: Path) -> None:
@@ -62,3 +88,49 @@ async def test_keys_fill_upload_and_first_sync_adopt_the_hand_made_tenant(tmp_pa
         # with the desired body: adopted, one each (the hand-made entities of every kind)
         mapped = sum(1 for r in reports.values() for line in r.splitlines() if line.startswith("matched:"))
         assert mapped == len(KINDS) and "objects adopted" in out and "Onboarding" in out, out
+
+
+async def test_a_create_colliding_with_an_unmapped_member_is_quarantined_then_adopted_once_mapped(
+    tmp_path: Path,
+) -> None:
+    async with run_sandbox(SandboxOptions(employees=60, seed=6, port=0, prepopulated=25)) as sb:
+        cfg = write_config(
+            tmp_path / "syncd.toml", sb, f"sqlite+aiosqlite:///{tmp_path / 's.db'}", base=COMMAND
+        )
+        code, out, err = await syncd_command("--config", str(cfg), "plan")
+        assert code == 0 and "First sync:" in out and "keys export" in out, (out, err)  # nothing mapped yet
+        for kind in KINDS:
+            await _map(sb, cfg, tmp_path, kind, leave_out=5 if kind == "user" else 0)
+        code, out, err = await syncd_command("--config", str(cfg), "plan")
+        assert code == 0 and "of which 49 are expected to adopt" in out, out  # what keys fill keyed
+
+        code, out, err = await syncd_command("--config", str(cfg), "--run-once")
+        assert code == 0, (out, err)  # a collision is quarantined, not a failure
+        assert " 0 failed" in out and "5 members collided" in out, out
+        code, quarantine, err = await syncd_command("--config", str(cfg), "quarantine")
+        assert quarantine.count("unmapped_in_workbox") == 5, quarantine
+        assert "keys export --kind user" in quarantine and "reconcile --kind user" in quarantine
+        state = workbox_state(sb)
+        emails = [b["emailAddr"].lower() for (kind, _), b in state.items() if kind == "user"]
+        assert len(emails) == len(set(emails))  # no duplicate member
+        held = {k for (kind, k) in state if kind == "user" and k.startswith("~hand-user-00")} - {
+            "~hand-user-0026", "~hand-user-0027", "~hand-user-0028"
+        }  # fmt: skip
+        assert len(held) == 5  # the 5 left unmapped are still the hand-made members
+
+        before = workbox_requests(sb, code="E902")
+        code, out, err = await syncd_command("--config", str(cfg), "--run-once")
+        assert code == 0 and "no changes" in out, out  # held back: not retried every cycle
+        assert workbox_requests(sb, code="E902") == before
+        code, quarantine, _ = await syncd_command("--config", str(cfg), "quarantine")
+        assert quarantine.count("unmapped_in_workbox") == 5, quarantine
+
+        await _map(sb, cfg, tmp_path, "user")  # the admin maps the 5
+        code, out, err = await syncd_command("--config", str(cfg), "reconcile", "--kind", "user")
+        assert code == 0 and " 0 failed" in out, (out, err)
+        state = workbox_state(sb)
+        keyed = {k: v for k, v in state.items() if not k[1].startswith("~")}
+        want = expected_directory(sb.company)
+        assert set(keyed) ^ set(want) == set() and [k for k in want if keyed[k] != want[k]] == [], out
+        code, quarantine, _ = await syncd_command("--config", str(cfg), "quarantine")
+        assert "unmapped_in_workbox" not in quarantine, quarantine

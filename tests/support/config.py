@@ -20,8 +20,17 @@ Layer = Mapping[str, Mapping[str, Any]]
 #: quick retries, so a test that injects faults does not wait for production backoff
 FAST = {"retry_backoff_initial": 0.05, "retry_backoff_max": 0.2, "retry_attempts": 3, "timeout": 10.0}
 
+#: re-assertion (drift repair) off: a cycle without changes then sends nothing, which most tests
+#: check; tests/engine/test_drift.py and the benchmarks run it as configured by default
+NO_REASSERT = {"reassert_days": 0}
+
 #: in-process engine tests: fast retries, an unthrottled WORKBOX
-TESTS: Layer = {"infinityhr": FAST, "whosoff": FAST, "workbox": {**FAST, "requests_per_second": 2000.0}}
+TESTS: Layer = {
+    "infinityhr": FAST,
+    "whosoff": FAST,
+    "workbox": {**FAST, "requests_per_second": 2000.0},
+    "sync": NO_REASSERT,
+}
 
 #: a ``syncd`` command run by a test as a subprocess (JSON logs, two WORKBOX workers)
 COMMAND: Layer = {"workbox": {"max_concurrency": 2, "requests_per_second": 1000.0}, "log": {"format": "json"}}
@@ -32,7 +41,7 @@ LENIENT_DELETES: Layer = {"sync": {"max_deletes": 1000, "max_delete_ratio": 1.0}
 #: ``syncd run`` as a daemon under test: TESTS plus a short schedule and lease, health on a free port
 DAEMON: Layer = {
     **TESTS,
-    "sync": {"schedule": "2s", "lease_period": 3.0, "lease_wait": 0.0},
+    "sync": {"schedule": "2s", "lease_period": 3.0, "lease_wait": 0.0, **NO_REASSERT},
     "server": {"listen": "127.0.0.1:0", "shutdown_timeout": 5.0},
     "log": {"level": "info", "format": "json"},
 }
@@ -44,7 +53,7 @@ CAMPAIGN: Layer = {
     "infinityhr": {**_CAMPAIGN_FAST, "page_size": 20},
     "whosoff": _CAMPAIGN_FAST,
     "workbox": {**_CAMPAIGN_FAST, "requests_per_second": 1000.0},
-    "sync": LENIENT_DELETES["sync"],
+    "sync": {**LENIENT_DELETES["sync"], **NO_REASSERT},
 }
 
 #: the reliability campaigns' ``syncd`` subprocesses: CAMPAIGN plus two workers, a short lease,

@@ -223,9 +223,13 @@ async def test_long_hostile_tags_are_not_kept_in_the_name_cache() -> None:
 
     namespace = "urn:" + "x" * 100_000
     body = (
-        HEAD + ENV_OPEN + DEPTS_OPEN.replace("<DepartmentInfo>", "")
+        HEAD
+        + ENV_OPEN
+        + DEPTS_OPEN.replace("<DepartmentInfo>", "")
         + f'<DepartmentInfo><DepartmentCode>D1</DepartmentCode><Junk xmlns="{namespace}">a</Junk>'
-        + "<Name>One</Name></DepartmentInfo>" + DEPTS_CLOSE.replace("</DepartmentInfo>", "", 1) + ENV_CLOSE
+        + "<Name>One</Name></DepartmentInfo>"
+        + DEPTS_CLOSE.replace("</DepartmentInfo>", "", 1)
+        + ENV_CLOSE
     ).encode()
 
     async def chunks() -> AsyncIterator[bytes]:
