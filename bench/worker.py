@@ -29,6 +29,7 @@ import structlog
 from bench.control import REPO, Control
 from bench.rss import MB, RssSampler, ru_maxrss_bytes
 from syncd.config import Settings
+from syncd.engine import reassert
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.sandbox import syncd_config_for
@@ -158,6 +159,14 @@ async def scenario(
         "applied_done": applied.total_done if applied else 0,
         "failed": len(applied.failed) if applied else 0,
         "quarantined": report.quarantined,
+        # re-assertion (drift repair) as configured, the defaults here: its expected share of the ledger
+        "ledger": report.ledger_size or 0,
+        "reasserts": sum(report.reasserts.values()),
+        "reassert_share": reassert.share(
+            report.ledger_size or 0,
+            ctx.settings.sync.reassert_days,
+            reassert.cycles_per_day(ctx.settings.sync.schedule),
+        ),
         "requests": summary.get("by_vendor", {}),
         "workbox_requests": int(summary.get("by_vendor", {}).get("workbox", 0)),
         "rss_mb": rss,

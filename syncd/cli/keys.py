@@ -9,10 +9,10 @@ from typing import Any
 
 from syncd.cli.common import interruptible, load, run_async
 from syncd.config import Settings
-from syncd.db import records
+from syncd.db import target
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
-from syncd.engine.run_report import MAPPED_FACT, RunReport
+from syncd.engine.run_report import RunReport
 from syncd.errors import UsageError
 from syncd.literal import visible
 from syncd.onboarding.export import KINDS, export
@@ -28,13 +28,6 @@ async def _desired(settings: Settings) -> tuple[dict[str, dict[str, Any]] | None
     if report.desired is None:
         print(f"syncd: error: {report.error or 'no desired directory could be made'}", file=sys.stderr)  # noqa: T201
     return report.desired, report
-
-
-async def remember_mapping(settings: Settings, kind: str, keyed: int) -> None:
-    """How many rows of the kind's form now carry a key: what ``syncd plan`` expects the first sync to
-    adopt once the form is uploaded."""
-    async with SyncContext.open(settings) as ctx:
-        await records.remember_vendor_fact(ctx.sessions, "workbox", f"{MAPPED_FACT}{kind}", str(keyed))
 
 
 async def _export(args: argparse.Namespace, settings: Settings) -> int:
@@ -57,7 +50,8 @@ async def _fill(args: argparse.Namespace, settings: Settings) -> int:
     form = Path(args.form)
     out = Path(args.out) if args.out else form.with_name(f"{form.stem}-filled.xlsx")
     report = fill(form, out, args.kind, desired)
-    await remember_mapping(settings, args.kind, len(report.matched) + len(report.kept))
+    async with SyncContext.open(settings) as ctx:  # what `syncd plan` expects the first sync to adopt
+        await target.remember_mapping(ctx.sessions, args.kind, len(report.matched) + len(report.kept))
     lines = [
         f"columns used: {report.layout.describe()}",
         f"matched: {len(report.matched)} rows (external key written)",

@@ -14,6 +14,7 @@ from typing import cast
 
 import sqlalchemy as sa
 
+from syncd.db import records
 from syncd.db.models import Collision, LedgerEntry, utcnow
 from syncd.db.records import Sessions
 
@@ -60,6 +61,28 @@ async def assert_again_soon(sessions: Sessions, entities: Iterable[tuple[str, st
             .values(asserted_at=None),
             rows,
         )
+
+
+# ------------------------------------------------------------------------------ mapping forms
+
+#: the vendor fact (``workbox``, this + kind) ``syncd keys fill`` leaves: the rows its form keyed
+MAPPED_FACT = "mapping-form-keyed:"
+KINDS = ("job-grade", "job-position", "dept", "user")
+
+
+async def remember_mapping(sessions: Sessions, kind: str, keyed: int) -> None:
+    """How many rows of the kind's mapping form now carry a key (what a first sync should adopt)."""
+    await records.remember_vendor_fact(sessions, "workbox", f"{MAPPED_FACT}{kind}", str(keyed))
+
+
+async def mapping_keyed(sessions: Sessions) -> dict[str, int]:
+    """Rows of each kind's mapping form ``syncd keys fill`` keyed (kinds never filled left out)."""
+    out = {}
+    for kind in KINDS:
+        keyed = await records.vendor_fact(sessions, "workbox", f"{MAPPED_FACT}{kind}")
+        if keyed and keyed.isdigit() and int(keyed):
+            out[kind] = int(keyed)
+    return out
 
 
 # ---------------------------------------------------------------------------------- collisions

@@ -29,7 +29,7 @@ from syncd.engine.journal import Job
 from syncd.engine.merge import Collided, Desired, Rules, Sources, merge
 from syncd.engine.plan import Op, make_plan, summarize
 from syncd.engine.pull import Pulled, SourceKind, pull_all
-from syncd.engine.run_report import MAPPED_FACT, RunReport, record_finish, record_start
+from syncd.engine.run_report import RunReport, record_finish, record_start
 from syncd.engine.stage import StageOutcome, load_snapshot, stage
 from syncd.errors import DatabaseError, SyncdError
 from syncd.states import Action, Kind, PlanStatus, RunResult
@@ -170,10 +170,10 @@ async def _pull_to_apply(
     adopt = ctx.settings.sync.adopt
     ops = make_plan(desired.objects, {} if adopt else ledger)  # adopt: a create for everything
     report.adopt_mode = adopt
-    reasserts = await _reassertions(ctx, ops, ledger, reconcile)
+    reasserts = await reassert.choose(ctx.sessions, ctx.settings.sync, ops, ledger, reconcile)
     report.reasserts = dict(Counter(op.kind for op in reasserts))
     if dry_run and not ledger:
-        report.expected_adoptions = await _mapped(ctx)
+        report.expected_adoptions = await target.mapping_keyed(ctx.sessions)
     exempt: frozenset[OpKey] = frozenset()
     if approved is not None:
         exempt, report.dropped = approval.exemptions(approved, ops)
@@ -273,34 +273,6 @@ async def _recover(ctx: SyncContext, report: RunReport, desired: Desired, ledger
     return bool(report.recovered.outcomes)
 
 
-async def _reassertions(
-    ctx: SyncContext, ops: Sequence[Op], ledger: Ledger, reconcile: frozenset[str] | None
-) -> list[Op]:
-    """This cycle's re-assertions (:mod:`syncd.engine.reassert`): its share of the ledger, asserted
-    longest ago, or (``reconcile``) every entity of those kinds; none beside the plan's own."""
-    busy = reassert.planned(ops)
-    if reconcile is not None:
-        chosen = [e for e in sorted(ledger) if e[0] in reconcile and e not in busy]
-    else:
-        s = ctx.settings.sync
-        n = reassert.share(len(ledger), s.reassert_days, reassert.cycles_per_day(s.schedule))
-        oldest = await target.asserted_longest_ago(ctx.sessions, n + len(busy)) if n else []
-        chosen = [e for e in oldest if e not in busy][:n]
-    first_seq = max((op.seq for op in ops), default=0) + 1
-    first_level = max((op.level for op in ops), default=-1) + 1
-    return reassert.operations(chosen, ledger, first_seq=first_seq, first_level=first_level)
-
-
-async def _mapped(ctx: SyncContext) -> dict[str, int]:
-    """Rows of each kind's mapping form ``syncd keys fill`` keyed (kinds never filled left out)."""
-    out = {}
-    for kind in (k.value for k in Kind):
-        keyed = await records.vendor_fact(ctx.sessions, "workbox", f"{MAPPED_FACT}{kind}")
-        if keyed and keyed.isdigit() and int(keyed):
-            out[kind] = int(keyed)
-    return out
-
-
 async def _after_apply(
     ctx: SyncContext,
     report: RunReport,
@@ -308,20 +280,15 @@ async def _after_apply(
     applied: Sequence[Op],
     ledger: Ledger,
 ) -> None:
-    """What an apply taught: collisions recorded or cleared (the quarantine follows), references of
-    refused re-assertions re-asserted first next time, how far behind re-assertion is."""
+    """What an apply taught: collisions recorded or cleared (the quarantine follows them), and what
+    the re-assertions found."""
     rejects, changed = await collisions.settle(
         ctx.sessions, collided, report.rejects, [report.applied, report.recovered], applied
     )
     if changed:
         report.rejects = rejects
         report.quarantined = await quarantine.write(ctx.sessions, rejects, report.run_id, store=True)
-    if report.applied is not None:
-        refused = {(f.kind, f.key) for f in report.applied.failed if f.action == Action.REASSERT}
-        await target.assert_again_soon(ctx.sessions, reassert.references_of(refused, ledger))
-    oldest = await target.oldest_assertion(ctx.sessions)
-    lag = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
-    metrics.REASSERT_LAG.set(max(lag, 0.0))
+    await reassert.after_apply(ctx.sessions, report.applied, ledger)
 
 
 def _counts(ledger: Ledger) -> Counter[str]:

@@ -20,7 +20,12 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 
 from apscheduler.triggers.cron import CronTrigger
 
+from syncd import metrics
+from syncd.config import SyncSettings
 from syncd.config.section import parse_interval
+from syncd.db import target
+from syncd.db.records import Sessions
+from syncd.engine.dispatch import ApplyResult
 from syncd.engine.plan import KIND_RANK, USER_REFS, Body, Op
 from syncd.states import Action
 
@@ -89,6 +94,39 @@ def operations(
                              if r in seq and level[r] < level[(kind, key)]))
         for kind, key in ordered
     ]  # fmt: skip
+
+
+async def choose(
+    sessions: Sessions,
+    settings: SyncSettings,
+    ops: Sequence[Op],
+    ledger: Mapping[tuple[str, str], Body],
+    reconcile: Collection[str] | None,
+) -> list[Op]:
+    """This cycle's re-assertions: its :func:`share` of the ledger, asserted longest ago, or
+    (``reconcile``) every entity of those kinds; none of what ``ops`` (the plan) addresses."""
+    busy = planned(ops)
+    if reconcile is not None:
+        chosen = [e for e in sorted(ledger) if e[0] in reconcile and e not in busy]
+    else:
+        n = share(len(ledger), settings.reassert_days, cycles_per_day(settings.schedule))
+        oldest = await target.asserted_longest_ago(sessions, n + len(busy)) if n else []
+        chosen = [e for e in oldest if e not in busy][:n]
+    first_seq = max((op.seq for op in ops), default=0) + 1
+    first_level = max((op.level for op in ops), default=-1) + 1
+    return operations(chosen, ledger, first_seq=first_seq, first_level=first_level)
+
+
+async def after_apply(
+    sessions: Sessions, applied: ApplyResult | None, ledger: Mapping[tuple[str, str], Body]
+) -> None:
+    """The references of refused re-assertions re-asserted first next time; the lag metric."""
+    if applied is not None:
+        refused = {(f.kind, f.key) for f in applied.failed if f.action == Action.REASSERT}
+        await target.assert_again_soon(sessions, references_of(refused, ledger))
+    oldest = await target.oldest_assertion(sessions)
+    lag = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
+    metrics.REASSERT_LAG.set(max(lag, 0.0))
 
 
 def references_of(

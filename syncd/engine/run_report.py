@@ -18,9 +18,6 @@ from syncd.states import Action, OpState, RunResult
 
 log = structlog.get_logger("syncd.engine")
 
-#: the vendor fact (``workbox``, this + kind) that ``syncd keys fill`` leaves: rows its form keyed
-MAPPED_FACT = "mapping-form-keyed:"
-
 #: create→update replays on a run whose ledger was not empty at the start that are reported as
 #: adoption (on an empty ledger, any one is)
 ADOPTION_REPLAYS = 10
@@ -99,7 +96,9 @@ class RunReport:
         know: *adopted*.  Reported when the ledger was empty at the start, or when there are more
         than :data:`ADOPTION_REPLAYS` (a few can follow an earlier run's unsettled operations)."""
         n = self.applied.replayed_creates if self.applied else 0
-        if n and (self.ledger_size == 0 or n > ADOPTION_REPLAYS):
+        if (
+            n and not self.adopt_mode and (self.ledger_size == 0 or n > ADOPTION_REPLAYS)
+        ):  # adopt: its own line
             self.adopted = n
 
     def message(self) -> str:
@@ -147,8 +146,8 @@ class RunReport:
             parts.append(self._adopt_message())
         if applied.collided:
             parts.append(
-                f"{len(applied.collided)} members collided with members WORKBOX holds unmapped (their e-mail "
-                'address is taken): quarantined as unmapped_in_workbox (README "Onboarding"), see '
+                f"{_members(len(applied.collided))} collided with members WORKBOX holds unmapped (their "
+                'e-mail address is taken): quarantined as unmapped_in_workbox (README "Onboarding"), see '
                 f"`{command('quarantine')}`"
             )
         return parts
@@ -234,6 +233,10 @@ class RunReport:
             f"HELD: {self.held}; {len(held)} {noun} held in plan {plan} ({what}); {now}. Review with "
             f"`{command('plan')}`, then apply the held plan with `{command('approve', plan)}`"
         )
+
+
+def _members(n: int) -> str:
+    return f"{n} member" if n == 1 else f"{n} members"
 
 
 async def record_start(sessions: records.Sessions, trigger: str, *, sweep: bool) -> RunReport:

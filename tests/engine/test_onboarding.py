@@ -134,3 +134,30 @@ async def test_a_create_colliding_with_an_unmapped_member_is_quarantined_then_ad
         assert set(keyed) ^ set(want) == set() and [k for k in want if keyed[k] != want[k]] == [], out
         code, quarantine, _ = await syncd_command("--config", str(cfg), "quarantine")
         assert "unmapped_in_workbox" not in quarantine, quarantine
+
+
+async def test_adopt_mode_sends_a_create_for_everything_and_counts_adopted_created_collided(
+    tmp_path: Path,
+) -> None:
+    async with run_sandbox(SandboxOptions(employees=40, seed=9, port=0, prepopulated=6)) as sb:
+        cfg = write_config(
+            tmp_path / "syncd.toml", sb, f"sqlite+aiosqlite:///{tmp_path / 's.db'}", base=COMMAND,
+            sync={"adopt": True, "reassert_days": 0},
+        )  # fmt: skip
+        keyed = 0
+        for kind in KINDS:
+            report = await _map(sb, cfg, tmp_path, kind, leave_out=1 if kind == "user" else 0)
+            keyed += int(report.split("matched: ")[1].split()[0]) - (1 if kind == "user" else 0)
+        code, out, err = await syncd_command("--config", str(cfg), "--run-once")
+        assert code == 0, (out, err)
+        desired = len(expected_directory(sb.company))
+        adopted, created = f"sync.adopt: {keyed} adopted", f"{desired - keyed - 1} created, 1 collided"
+        assert adopted in out and created in out and "1 member collided" in out, out
+
+        # with a ledger: a create for every entity all the same (never a delete), each one adopted
+        before = workbox_requests(sb, method="DELETE")
+        code, out, err = await syncd_command("--config", str(cfg), "--run-once")
+        assert code == 0, (out, err)
+        assert f"sync.adopt: {desired - 1} adopted" in out and "0 created, 0 collided" in out, out
+        assert "objects adopted" not in out  # no warning of a lost ledger: adopt mode expects it
+        assert "set sync.adopt = false" in out and workbox_requests(sb, method="DELETE") == before

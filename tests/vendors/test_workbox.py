@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from syncd.errors import (
     AlreadyExistsError,
+    EmailTakenError,
     NotFoundError,
     RejectedError,
     VendorConfigError,
@@ -172,3 +173,24 @@ async def test_percent_encoded_key_is_signed_as_sent(sandbox: Sandbox, http: aio
         await client.create("dept", "bad key/é", DEPT)
     assert err.value.code == "E900"
     assert sandbox.request_log.count(vendor="workbox", status=401) == 0
+
+
+async def test_a_taken_email_is_told_apart_from_other_body_errors_by_workbox_email_taken(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    """E902 covers every body problem; only an answer to a member whose message matches
+    ``workbox.email_taken`` is an unmapped member's address (quarantined, not failed)."""
+    client = WorkboxClient(http, workbox_settings(sandbox))
+    await client.create("dept", "D-1", {"name": "Eng", "sortOrd": "1", "uprDeptExternalKey": "#"})
+    member = {"name": "Kim", "emailAddr": "kim@example.com", "deptExternalKey": "D-1"}
+    await client.create("user", "U-1", member)
+    with pytest.raises(EmailTakenError, match="already used by another member") as taken:
+        await client.create("user", "U-2", member)
+    assert taken.value.code == "E902"
+    with pytest.raises(RejectedError) as other:  # an unknown reference: a plain rejection
+        await client.create("user", "U-3", {**member, "emailAddr": "lee@example.com", "deptExternalKey": "X"})
+    assert not isinstance(other.value, EmailTakenError)
+    reworded = WorkboxClient(http, workbox_settings(sandbox, email_taken="이미 사용 중인 이메일"))
+    with pytest.raises(RejectedError) as unmatched:  # a tenant that words it otherwise: set the key
+        await reworded.create("user", "U-2", member)
+    assert not isinstance(unmatched.value, EmailTakenError)
