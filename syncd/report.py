@@ -16,6 +16,7 @@ from syncd.commands import command
 from syncd.engine.plan import Op
 from syncd.engine.run_report import RunReport
 from syncd.literal import literal, visible
+from syncd.states import RunResult
 
 MAX_OPS_SHOWN = 200
 
@@ -76,8 +77,12 @@ def print_plan(report: RunReport, out: Console, *, show_ops: int = MAX_OPS_SHOWN
             )
     if report.reasserts:
         told = ", ".join(f"{k} {n}" for k, n in sorted(report.reasserts.items()))
+        would = "would be " if report.result is RunResult.DRY_RUN else ""
         out.print(
-            literal(f'Re-assertion (drift repair, README "Drift"): {told} sent again as WORKBOX holds them'),
+            literal(
+                f'Re-assertion (drift repair, README "Drift"): {told} {would}sent again, full bodies '
+                "(created again where deleted in WORKBOX by hand)"
+            ),
             soft_wrap=True,
         )
     note = report.onboarding_note()
@@ -255,7 +260,8 @@ def print_quarantine(rows: list[Any], out: Console) -> None:
             literal(
                 f"{q.source} {q.kind} {q.record_id or q.record_key}: {q.reason_code}: {q.reason} "
                 f"(since {q.first_seen:%Y-%m-%d %H:%M} UTC)"
-            )
+            ),
+            soft_wrap=True,  # one line per record: the commands a reason names paste whole
         )
 
 

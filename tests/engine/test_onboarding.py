@@ -110,6 +110,10 @@ async def test_a_create_colliding_with_an_unmapped_member_is_quarantined_then_ad
         code, quarantine, err = await syncd_command("--config", str(cfg), "quarantine")
         assert quarantine.count("unmapped_in_workbox") == 5, quarantine
         assert "keys export --kind user" in quarantine and "reconcile --kind user" in quarantine
+        lines = quarantine.splitlines()  # one line per record, never wrapped: its commands paste whole
+        assert len(lines) == 5 and all(
+            f"`syncd --config {cfg} reconcile --kind user`" in line for line in lines
+        )
         state = workbox_state(sb)
         emails = [b["emailAddr"].lower() for (kind, _), b in state.items() if kind == "user"]
         assert len(emails) == len(set(emails))  # no duplicate member
