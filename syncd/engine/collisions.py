@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 
+import structlog
+
 from syncd import metrics
 from syncd.commands import command
 from syncd.db import target
@@ -22,8 +24,10 @@ from syncd.db.models import utcnow
 from syncd.db.records import Sessions
 from syncd.engine.dispatch import ApplyResult
 from syncd.engine.merge import UNMAPPED, Collided
-from syncd.engine.plan import Op
+from syncd.engine.plan import Body, Op
 from syncd.engine.validate import Reject
+
+log = structlog.get_logger("syncd.engine.collisions")
 
 #: a held-back member is tried again this long after its last collision
 RETRY = dt.timedelta(hours=24)
@@ -56,22 +60,28 @@ async def settle(
     sessions: Sessions,
     collided: Mapping[str, Collided],
     rejects: Sequence[Reject],
-    results: Sequence[ApplyResult | None],
+    applied: ApplyResult | None,
     ops: Sequence[Op],
+    ledger: Mapping[tuple[str, str], Body],
 ) -> tuple[list[Reject], bool]:
-    """After a cycle's apply: record the new collisions, clear those that landed or no longer apply;
-    the quarantine's rejects updated to match, and whether they changed."""
+    """After a cycle's apply (``applied``, of ``ops``): record the new collisions, clear those that
+    landed or no longer apply; the quarantine's rejects updated to match, and whether they changed.
+
+    A collision with an address the ledger gives another member is no unmapped member's: it is not
+    held back (the next plan orders it after that member's change, or it is drift: README "Drift")."""
     quarantined = {r.record_id for r in rejects if r.reason_code == UNMAPPED}
-    body_of = {op.seq: op.body or {} for op in ops if op.kind == "user"}
-    again = [f for result in results if result for f in result.collided]
+    body_of = {op.key: op.body or {} for op in ops if op.kind == "user"}
+    again = [f for f in (applied.collided if applied else []) if f.key in body_of]
+    known_holder = _holders(ledger) if again else {}
     now = utcnow()
-    new = [
-        target.CollisionRow(
-            f.key, str(body_of.get(f.seq, {}).get("emailAddr", "")).lower(), f.message, now, now + RETRY
-        )
-        for f in again
-        if f.seq in body_of
-    ]
+    new = []
+    for f in again:
+        email = str(body_of[f.key].get("emailAddr", "")).lower()
+        holder = known_holder.get(email)
+        if holder is not None and holder != f.key:
+            log.warning("collisions.known_member", key=f.key, holder=holder)
+            continue
+        new.append(target.CollisionRow(f.key, email, f.message, now, now + RETRY))
     again_keys = {r.key for r in new}
     retried = {key: c.email for key, c in collided.items() if not c.hold and key not in again_keys}
     landed = await target.members_with(sessions, retried)  # the admin mapped it: adopted
@@ -81,8 +91,16 @@ async def settle(
     if not new and not (clear & quarantined):
         return list(rejects), False
     kept = [r for r in rejects if r.reason_code != UNMAPPED or r.record_id not in clear | again_keys]
-    known = await target.collisions(sessions)
-    metrics.COLLISIONS.set(len(known))
-    bodies = {f.key: body_of.get(f.seq, {}) for f in again}
-    kept += [Reject("workbox", "user", key, UNMAPPED, reason(known[key]), bodies[key]) for key in again_keys]
+    stored = await target.collisions(sessions)
+    metrics.COLLISIONS.set(len(stored))
+    kept += [
+        Reject("workbox", "user", k, UNMAPPED, reason(stored[k]), body_of[k]) for k in sorted(again_keys)
+    ]
     return kept, True
+
+
+def _holders(ledger: Mapping[tuple[str, str], Body]) -> dict[str, str]:
+    """lower-cased e-mail address → the member the ledger gives it."""
+    return {
+        str(body.get("emailAddr", "")).lower(): key for (kind, key), body in ledger.items() if kind == "user"
+    }

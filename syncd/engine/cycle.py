@@ -282,8 +282,9 @@ async def _after_apply(
 ) -> None:
     """What an apply taught: collisions recorded or cleared (the quarantine follows them), and what
     the re-assertions found."""
+    # (a recovered operation that collided is planned again, and collides again, in this cycle)
     rejects, changed = await collisions.settle(
-        ctx.sessions, collided, report.rejects, [report.applied, report.recovered], applied
+        ctx.sessions, collided, report.rejects, report.applied, applied, ledger
     )
     if changed:
         report.rejects = rejects

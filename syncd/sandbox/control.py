@@ -128,7 +128,7 @@ class ControlAPI:
         data = await _object(request)
         wb = self.sb.workbox
         for key in data:
-            if key not in ("api_enabled", "basic_settings", "signature", "clock_skew"):
+            if key not in ("api_enabled", "basic_settings", "signature", "clock_skew", "connections"):
                 return _bad(f"unknown setting {key!r}")
         for key in ("api_enabled", "basic_settings"):
             if key in data:
@@ -139,6 +139,14 @@ class ControlAPI:
             if data["signature"] not in ("v1", "v2"):
                 return _bad("signature must be v1 or v2")
             wb.signature = data["signature"]
+        if "connections" in data:  # the console's per-kind switches: {"user": false, ...}
+            switches = data["connections"]
+            if not isinstance(switches, dict) or not all(
+                k in KINDS and isinstance(v, bool) for k, v in switches.items()
+            ):
+                return _bad(f"connections must map kinds ({', '.join(KINDS)}) to true (ON) or false (OFF)")
+            for kind, on in switches.items():
+                (wb.connections_off.discard if on else wb.connections_off.add)(kind)
         if "clock_skew" in data:
             if not isinstance(data["clock_skew"], int | float) or isinstance(data["clock_skew"], bool):
                 return _bad("clock_skew must be a number")
@@ -149,6 +157,7 @@ class ControlAPI:
                 "basic_settings": wb.basic_settings,
                 "signature": wb.signature,
                 "clock_skew": wb.clock_skew,
+                "connections": {kind: kind not in wb.connections_off for kind in KINDS},
             }
         )
 

@@ -6,6 +6,7 @@ Table-driven, one behaviour per row; payloads are built with the real staging fu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncd.engine import keys
-from syncd.engine.merge import Reject, Rules, Sources, merge
+from syncd.engine.merge import Collided, Reject, Rules, Sources, merge
 from syncd.engine.plan import make_plan
 from syncd.engine.pull import department_payload, employee_payload, wo_user_payload
 from syncd.vendors import Department, Employee, WhosOffUser
@@ -424,6 +425,31 @@ def test_duplicate_email_ledger_member_taking_anothers_address_is_frozen():
     assert desired.objects["user"]["E1"] == ledger[("user", "E1")]
     assert ("user", "E1") in desired.frozen
     assert make_plan(desired.objects, ledger) == []
+
+
+def _collided(src: Sources, **held: tuple[str, bool]) -> Sources:
+    """``src`` with members whose create collided with an unmapped WORKBOX member: key → (e-mail, hold)."""
+    collided = {key: Collided(email, f"{key} collided", hold) for key, (email, hold) in held.items()}
+    return dataclasses.replace(src, collided=collided)
+
+
+def test_a_collided_member_is_quarantined_and_held_back_until_its_retry_is_due():
+    src = sources([emp("E1"), emp("E2")])
+    held = run(_collided(src, E1=("e1@example.com", True)))
+    assert set(held.objects["user"]) == {"E2"} and codes(held) == {"E1": "unmapped_in_workbox"}
+    assert held.rejects[0].source == "workbox" and held.rejects[0].payload["emailAddr"] == "e1@example.com"
+    due = run(_collided(src, E1=("e1@example.com", False)))  # tried again: planned, still quarantined
+    assert set(due.objects["user"]) == {"E1", "E2"} and codes(due) == {"E1": "unmapped_in_workbox"}
+    moved = run(_collided(src, E1=("old@example.com", True)))  # HR gave another address: tried at once
+    assert set(moved.objects["user"]) == {"E1", "E2"} and codes(moved) == {}
+
+
+def test_a_member_in_the_ledger_whose_new_address_collided_is_frozen_never_deleted():
+    ledger = as_ledger(run(sources([emp("E1")])).objects)
+    src = _collided(sources([emp("E1", work_email="taken@example.com")]), E1=("taken@example.com", True))
+    desired = run(src, ledger)
+    assert desired.objects["user"]["E1"] == ledger[("user", "E1")] and ("user", "E1") in desired.frozen
+    assert make_plan(desired.objects, ledger) == []  # no update, and above all no delete
 
 
 def test_desired_never_gives_a_frozen_members_email_to_another():

@@ -75,3 +75,42 @@ async def test_mutate_route(sandbox: Sandbox, http: aiohttp.ClientSession) -> No
         assert r.status == 400
     assert sandbox.mutate("dept_rename", department_code="D0001", name="Renamed")["name"] == "Renamed"
     assert len(sandbox.request_log) == 0  # control traffic is not vendor traffic
+
+
+async def test_per_kind_connection_switches_and_changes_by_hand(
+    sandbox: Sandbox, http: aiohttp.ClientSession
+) -> None:
+    creds = sandbox.credentials["workbox"]
+    path = f"/workbox/workbox/openapi/v1/organization/company/{creds['company_id']}/job-grade/G1"
+
+    async def post_grade() -> tuple[int, dict[str, str]]:
+        body = {"name": "대리", "sortOrd": 2}
+        async with http.post(
+            sandbox.base_url + path, json=body, headers=workbox_headers(creds, "POST", path)
+        ) as r:
+            return r.status, await r.json(content_type=None) if r.status != 201 else {}
+
+    settings = f"{sandbox.control_url}/workbox/settings"
+    async with http.post(settings, json={"connections": {"job-grade": False}}) as r:
+        assert r.status == 200 and (await r.json())["connections"]["job-grade"] is False
+    status, body = await post_grade()
+    assert status == 400 and body["resultCode"] == "E903"  # the console switch is OFF
+    async with http.post(settings, json={"connections": {"job-grade": True}}) as r:
+        assert r.status == 200
+    assert (await post_grade())[0] == 201
+    async with http.post(settings, json={"connections": {"nobody": True}}) as r:
+        assert r.status == 400
+
+    by_hand = f"{sandbox.control_url}/workbox/by-hand"
+    async with http.post(
+        by_hand, json={"action": "edit", "kind": "job-grade", "keys": ["G1"], "fields": {"name": "과장"}}
+    ) as r:
+        assert r.status == 200 and sandbox.workbox_state.job_grade["G1"]["name"] == "과장"
+    async with http.post(
+        by_hand, json={"action": "edit", "kind": "job-grade", "count": 1, "fields": {"bogus": 1}}
+    ) as r:
+        assert r.status == 400 and sandbox.workbox_state.job_grade["G1"]["name"] == "과장"
+    async with http.post(by_hand, json={"action": "delete", "kind": "job-grade", "count": 5}) as r:
+        assert r.status == 200 and (await r.json())["keys"] == ["G1"] and not sandbox.workbox_state.job_grade
+    async with http.post(by_hand, json={"action": "delete", "kind": "job-grade", "keys": ["G1"]}) as r:
+        assert r.status == 400  # nothing left to delete
