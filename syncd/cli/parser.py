@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = add("runs", "list recent runs")
     runs.add_argument("--limit", type=int, default=20)
 
-    add("quarantine", "list source records rejected by validation, with the reason")
+    add("quarantine", "list the records held back (rejected, or unmapped_in_workbox), with the reason")
 
     _keys(add("keys", "external keys for WORKBOX's organisation mapping form (nothing is sent)"))
 
