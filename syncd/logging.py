@@ -10,6 +10,7 @@ Standard-library loggers (aiohttp, alembic, sqlalchemy) are routed through the s
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import threading
@@ -153,6 +154,28 @@ class _ConsoleHandler(logging.Handler):
 
 _CONSOLE: Any = None
 
+#: syslog priority of each level: under systemd, ``<N>`` before a line files it at that priority
+_SYSLOG = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def on_journal(stream: TextIO) -> bool:
+    """Whether ``stream`` is connected to the journal: systemd sets ``$JOURNAL_STREAM`` to the
+    ``device:inode`` of the stream it gives a service (a pipe to a terminal or a file is not it)."""
+    expected = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's StringIO)
+        return False
+    return expected == f"{st.st_dev}:{st.st_ino}"
+
+
+class _JournalHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Prefixes each line with its syslog priority (``<4>`` for a warning), which journald reads:
+    ``journalctl -p warning -u syncd`` then finds the warnings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_SYSLOG.get(record.levelno, 6)}>{super().format(record)}"
+
 
 def terminal_console() -> Any:
     """The rich Console on stderr that log lines use on a terminal (None when not on one)."""
@@ -204,7 +227,7 @@ def configure_logging(
         handler = _ConsoleHandler(_CONSOLE)
     else:
         _CONSOLE = None
-        handler = logging.StreamHandler(stream)
+        handler = _JournalHandler(stream) if on_journal(stream) else logging.StreamHandler(stream)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

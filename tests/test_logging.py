@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 
 import structlog
 
@@ -82,3 +83,25 @@ def test_console_format_is_redacted_too() -> None:
     configure_logging("info", "console", secrets=(secret,), stream=buf)
     structlog.get_logger().info("hello", value=secret)
     assert secret not in buf.getvalue() and "hello" in buf.getvalue()
+
+
+def test_under_systemd_each_line_carries_its_syslog_priority(tmp_path, monkeypatch) -> None:
+    """journald files a line at priority 6 unless it starts with ``<N>``: without the prefix
+    ``journalctl -p warning -u syncd`` found nothing (issue 17, item 8)."""
+    path = tmp_path / "journal"
+    with path.open("w") as stream:
+        st = os.fstat(stream.fileno())
+        monkeypatch.setenv("JOURNAL_STREAM", f"{st.st_dev}:{st.st_ino}")
+        configure_logging("info", "json", stream=stream)
+        structlog.get_logger("t").warning("careful", n=1)
+        structlog.get_logger("t").info("fine")
+        logging.getLogger("aiohttp.client").error("library error")
+    lines = path.read_text().splitlines()
+    assert [line[:3] for line in lines] == ["<4>", "<6>", "<3>"], lines
+    assert json.loads(lines[0][3:])["event"] == "careful"
+
+    other = tmp_path / "file"
+    with other.open("w") as stream:  # JOURNAL_STREAM names another stream: no prefix
+        configure_logging("info", "json", stream=stream)
+        structlog.get_logger("t").warning("careful")
+    assert other.read_text().startswith("{")
