@@ -5,7 +5,7 @@ DEPLOY_CACHE="${SYNCD_DEPLOY_CACHE:-/var/cache/syncd-deploy}"
 #: the stand-in for python:3.11-slim-bookworm (Docker Hub is not reachable from this machine)
 STANDIN_IMAGE="syncd-standin/python:3.11-bookworm"
 
-log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+log() { printf '[%s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }  # stderr: functions print their results on stdout
 fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
 
 _cleanups=()
