@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -18,9 +20,9 @@ from syncd.logging import configure_logging
 NO_CONFIG_HINT = "no config file given (use --config PATH or $SYNCD_CONFIG)"
 
 
-def load(args: argparse.Namespace) -> Settings:
+def load(args: argparse.Namespace, *, vendor_secrets: bool = True) -> Settings:
     try:
-        settings = load_settings(args.config)
+        settings = load_settings(args.config, vendor_secrets=vendor_secrets)
     except ConfigError as exc:
         if config_path(args.config) is None:  # say first what is most likely wrong
             raise ConfigError([("", "", NO_CONFIG_HINT), *exc.problems]) from None
@@ -35,13 +37,36 @@ def load(args: argparse.Namespace) -> Settings:
 
 def with_settings(
     fn: Callable[[argparse.Namespace, Settings], Coroutine[Any, Any, int]],
+    *,
+    vendor_secrets: bool = True,
 ) -> Callable[[argparse.Namespace], int]:
-    """A command that loads the configuration (and logging), then runs ``fn`` on an event loop."""
-    return lambda args: run_async(fn, args, load(args))
+    """A command that loads the configuration (and logging), then runs ``fn`` on an event loop;
+    ``vendor_secrets=False`` for a command that reads only the staging database."""
+    return lambda args: run_async(fn, args, load(args, vendor_secrets=vendor_secrets))
 
 
 def run_async(fn: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
-    return asyncio.run(fn(*args))
+    with asyncio.Runner() as runner:
+        try:
+            return runner.run(fn(*args))
+        finally:
+            runner.run(_sqlite_workers_done())
+
+
+async def _sqlite_workers_done(patience: float = 2.0) -> None:
+    """Let aiosqlite's worker threads end while the loop still runs.  A connection that failed to
+    open is stopped without being awaited, and its worker then answers on the loop: after the loop
+    closed, that printed a thread traceback (``RuntimeError: Event loop is closed``) below syncd's
+    one-line error."""
+    workers = [t for t in threading.enumerate() if t.name.endswith("(_connection_worker_thread)")]
+    if workers:
+        deadline = time.monotonic() + patience
+
+        def join() -> None:
+            for worker in workers:
+                worker.join(max(0.0, deadline - time.monotonic()))
+
+        await asyncio.to_thread(join)
 
 
 @contextlib.asynccontextmanager
