@@ -164,3 +164,29 @@ async def test_check_config_output_loads_back_to_the_same_settings(sb: Sandbox, 
     again.write_text(out)
     again.write_text(render_toml(parsed))
     assert load_settings(again) == load_settings(cfg)
+
+
+SECRETS = {"infinityhr": ("vendor_password",), "whosoff": ("client_secret", "password"),
+           "workbox": ("api_key", "secret_key")}  # fmt: skip
+
+
+async def test_runs_quarantine_and_db_need_no_vendor_secrets(sb: Sandbox, tmp_path: Path) -> None:
+    """Issue 17, item 5: on a systemd install the secrets are the unit's credentials; reading the
+    history and the quarantine, or the schema, must not need them (plan and the sync still do)."""
+    data = config_for(sb, f"sqlite+aiosqlite:///{tmp_path / 'syncd.db'}", base=(COMMAND,))
+    full = tmp_path / "full.toml"
+    full.write_text(render_toml(data))
+    code, out, err = await _syncd("--config", str(full), "--run-once", cwd=tmp_path)
+    assert code == 0, (out, err)
+    for section, keys in SECRETS.items():
+        for key in keys:
+            del data[section][key]
+    bare = tmp_path / "bare.toml"
+    bare.write_text(render_toml(data))
+    for args in (("runs",), ("quarantine",), ("db", "current")):
+        code, out, err = await _syncd("--config", str(bare), *args, cwd=tmp_path)
+        assert code == 0, (args, out, err)
+    code, out, _ = await _syncd("--config", str(bare), "runs", cwd=tmp_path)
+    assert "run 1" in out or "1 " in out, out
+    code, _, err = await _syncd("--config", str(bare), "plan", cwd=tmp_path)
+    assert code == 2 and "workbox.secret_key: required key is missing" in err, err

@@ -27,13 +27,13 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "plan": with_settings(sync.plan),
     "approve": with_settings(sync.approve_plan),
     "reconcile": with_settings(sync.reconcile),
-    "runs": with_settings(sync.runs),
-    "quarantine": with_settings(sync.quarantine),
+    "runs": with_settings(sync.runs, vendor_secrets=False),
+    "quarantine": with_settings(sync.quarantine, vendor_secrets=False),
     "doctor": doctor.cmd_doctor,
     "keys": keys.cmd_keys,
     "healthcheck": sync.cmd_healthcheck,
     "demo": tools.cmd_demo,
-    "db": with_settings(db.command),
+    "db": with_settings(db.command, vendor_secrets=False),
     "sandbox": tools.cmd_sandbox,
 }
 

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from syncd.config.settings import ENV_PREFIX, Settings
+from syncd.config.vendors import VENDOR_SECRETS
 from syncd.errors import ConfigError
 
 CONFIG_ENV = "SYNCD_CONFIG"
@@ -62,20 +63,40 @@ def read_toml(file: Path, label: str) -> dict[str, Any]:
         raise ConfigError([(label, "", f"not valid TOML: {exc}")]) from None
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
+def load_settings(path: str | os.PathLike[str] | None = None, *, vendor_secrets: bool = True) -> Settings:
     """Read ``path`` (or ``$SYNCD_CONFIG``), apply the environment, validate; a relative SQLite path
-    (and the default database) is resolved against :func:`state_dir`."""
+    (and the default database) is resolved against :func:`state_dir`.  ``vendor_secrets=False`` (a
+    command that only reads the staging database): a vendor secret given nowhere is left empty instead
+    of refused, so such a command runs without the unit's credentials."""
     file = config_path(path)
     label = str(file) if file else "environment"
     data = read_toml(file, label) if file is not None else {}
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc, label)) from None
+        missing = _missing_vendor_secrets(exc)
+        if vendor_secrets or not missing or len(missing) < exc.error_count():
+            raise ConfigError(_problems(exc, label)) from None
+        for section, key in missing:
+            data.setdefault(section, {})[key] = ""
+        try:
+            settings = Settings(**data)
+        except ValidationError as again:
+            raise ConfigError(_problems(again, label)) from None
     url = resolve_database_url(settings.database.url, file)
     if url == settings.database.url:
         return settings
     return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
+
+
+def _missing_vendor_secrets(exc: ValidationError) -> list[tuple[str, str]]:
+    """The vendor secrets ``exc`` says are missing, as (section, key)."""
+    found = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = err["loc"]
+        if err["type"] == "missing" and len(loc) == 2 and str(loc[1]) in VENDOR_SECRETS.get(str(loc[0]), ()):
+            found.append((str(loc[0]), str(loc[1])))
+    return found
 
 
 def _blame(loc: tuple[Any, ...], label: str) -> str:

@@ -261,3 +261,9 @@ class WorkboxSettings(VendorSettings):
             if not value or len(value) > MEMBER_OPTIONAL_FIELDS[key]:
                 raise ValueError(f"{key} must be 1 to {MEMBER_OPTIONAL_FIELDS[key]} characters")
         return v
+
+
+#: each vendor section's secrets (``syncd runs`` and the like load the configuration without them)
+VENDOR_SECRETS: dict[str, tuple[str, ...]] = {
+    cls.section_name: cls.file_keys for cls in (InfinityHRSettings, WhosOffSettings, WorkboxSettings)
+}
