@@ -19,7 +19,15 @@ def use_config(path: str | os.PathLike[str] | None) -> None:
     _config = os.path.abspath(os.fspath(path)) if path else None
 
 
+#: how an operator runs a command against this install, when that is not ``syncd`` itself: the systemd
+#: units set it to ``syncd-admin`` (config/syncd-admin runs syncd as their user, with their
+#: credentials and state directory, and knows the configuration file)
+COMMAND_ENV = "SYNCD_COMMAND"
+
+
 def command(*args: str) -> str:
-    """``syncd --config PATH ARGS…`` (``--config`` only when a file is in use), shell-quoted."""
-    words = ["syncd", *(("--config", _config) if _config else ()), *args]
+    """``syncd --config PATH ARGS…`` (``--config`` only when a file is in use), shell-quoted; under
+    ``$SYNCD_COMMAND`` (the systemd units) that command's words instead of ``syncd --config PATH``."""
+    prefix = os.environ.get(COMMAND_ENV, "").split()
+    words = [*(prefix or ["syncd", *(("--config", _config) if _config else ())]), *args]
     return " ".join(shlex.quote(w) for w in words)

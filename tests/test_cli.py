@@ -7,6 +7,10 @@ import os
 import signal
 import sys
 
+import pytest
+
+from syncd import commands
+
 
 async def test_syncd_sandbox_takes_its_own_options_and_stops_on_sigterm() -> None:
     proc = await asyncio.create_subprocess_exec(
@@ -49,3 +53,18 @@ async def test_unknown_option_of_another_command_is_a_usage_error() -> None:
     async with asyncio.timeout(60):
         _, err = await proc.communicate()
     assert proc.returncode == 2 and b"unrecognized arguments: --employees 3" in err
+
+
+def test_commands_under_the_units_are_spelled_for_syncd_admin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 17, item 5: under the units a pasted `syncd --config … approve` would run as root without
+    the unit's credentials or state directory; the units set SYNCD_COMMAND=syncd-admin."""
+    monkeypatch.delenv(commands.COMMAND_ENV, raising=False)
+    commands.use_config("/etc/syncd/syncd.toml")
+    try:
+        plain = "syncd --config /etc/syncd/syncd.toml approve 3f2a9c1e"
+        assert commands.command("approve", "3f2a9c1e") == plain
+        monkeypatch.setenv(commands.COMMAND_ENV, "syncd-admin")
+        assert commands.command("approve", "3f2a9c1e") == "syncd-admin approve 3f2a9c1e"
+        assert commands.command("--run-once") == "syncd-admin --run-once"
+    finally:
+        commands.use_config(None)
