@@ -50,6 +50,13 @@ async def oldest_assertion(sessions: Sessions) -> dt.datetime | None:
 
 async def assert_again_soon(sessions: Sessions, entities: Iterable[tuple[str, str]]) -> None:
     """Make ``entities`` the first re-asserted by the next cycle (their assertion is forgotten)."""
+    await count_as_asserted(sessions, entities, None)
+
+
+async def count_as_asserted(
+    sessions: Sessions, entities: Iterable[tuple[str, str]], at: dt.datetime | None
+) -> None:
+    """Record ``entities`` as asserted ``at`` (None: never, so first in line)."""
     rows = [{"b_kind": kind, "b_key": key} for kind, key in entities]
     if not rows:
         return
@@ -58,7 +65,7 @@ async def assert_again_soon(sessions: Sessions, entities: Iterable[tuple[str, st
         await db.execute(
             sa.update(ledger)
             .where(ledger.c.kind == sa.bindparam("b_kind"), ledger.c.external_key == sa.bindparam("b_key"))
-            .values(asserted_at=None),
+            .values(asserted_at=at),
             rows,
         )
 

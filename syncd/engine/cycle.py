@@ -170,7 +170,7 @@ async def _pull_to_apply(
     adopt = ctx.settings.sync.adopt
     ops = make_plan(desired.objects, {} if adopt else ledger)  # adopt: a create for everything
     report.adopt_mode = adopt
-    reasserts = await reassert.choose(ctx.sessions, ctx.settings.sync, ops, ledger, reconcile)
+    reasserts = await reassert.choose(ctx.sessions, ctx.settings.sync, ops, ledger, reconcile, desired)
     report.reasserts = dict(Counter(op.kind for op in reasserts))
     if dry_run and not ledger:
         report.expected_adoptions = await target.mapping_keyed(ctx.sessions)
@@ -289,7 +289,7 @@ async def _after_apply(
     if changed:
         report.rejects = rejects
         report.quarantined = await quarantine.write(ctx.sessions, rejects, report.run_id, store=True)
-    await reassert.after_apply(ctx.sessions, report.applied, ledger)
+    await reassert.after_apply(ctx.sessions, ctx.settings.sync, report.applied, ledger)
 
 
 def _counts(ledger: Ledger) -> Counter[str]:

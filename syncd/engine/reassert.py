@@ -26,6 +26,7 @@ from syncd.config.section import parse_interval
 from syncd.db import target
 from syncd.db.records import Sessions
 from syncd.engine.dispatch import ApplyResult
+from syncd.engine.merge import Desired
 from syncd.engine.plan import KIND_RANK, USER_REFS, Body, Op
 from syncd.states import Action
 
@@ -102,28 +103,56 @@ async def choose(
     ops: Sequence[Op],
     ledger: Mapping[tuple[str, str], Body],
     reconcile: Collection[str] | None,
+    desired: Desired,
 ) -> list[Op]:
     """This cycle's re-assertions: its :func:`share` of the ledger, asserted longest ago, or
-    (``reconcile``) every entity of those kinds; none of what ``ops`` (the plan) addresses."""
+    (``reconcile``) every entity of those kinds.  Only what the sources want exactly as the ledger
+    has it: none of what ``ops`` (the plan) addresses, nothing frozen or held back (a rejected record,
+    a collision with an unmapped member), nothing the sources no longer want (``sync.adopt`` plans
+    without the ledger: a departed member must not be re-created)."""
     busy = planned(ops)
+
+    def wanted(entity: tuple[str, str]) -> bool:
+        kind, key = entity
+        return (
+            entity not in busy
+            and entity not in desired.frozen
+            and desired.objects.get(kind, {}).get(key) == ledger.get(entity)
+        )
+
     if reconcile is not None:
-        chosen = [e for e in sorted(ledger) if e[0] in reconcile and e not in busy]
+        chosen = [e for e in sorted(ledger) if e[0] in reconcile and wanted(e)]
     else:
         n = share(len(ledger), settings.reassert_days, cycles_per_day(settings.schedule))
-        oldest = await target.asserted_longest_ago(sessions, n + len(busy)) if n else []
-        chosen = [e for e in oldest if e not in busy][:n]
+        look = n + len(busy) + len(desired.frozen)
+        oldest = await target.asserted_longest_ago(sessions, look) if n else []
+        chosen = [e for e in oldest if wanted(e)][:n]
     first_seq = max((op.seq for op in ops), default=0) + 1
     first_level = max((op.level for op in ops), default=-1) + 1
     return operations(chosen, ledger, first_seq=first_seq, first_level=first_level)
 
 
+#: a re-assertion WORKBOX refused is tried again after this, not every cycle (it would take the
+#: cycle's whole share while it keeps failing, and nothing else would be re-asserted)
+RETRY_REFUSED = dt.timedelta(days=1)
+
+
 async def after_apply(
-    sessions: Sessions, applied: ApplyResult | None, ledger: Mapping[tuple[str, str], Body]
+    sessions: Sessions,
+    settings: SyncSettings,
+    applied: ApplyResult | None,
+    ledger: Mapping[tuple[str, str], Body],
 ) -> None:
-    """The references of refused re-assertions re-asserted first next time; the lag metric."""
+    """A refused re-assertion due again in :data:`RETRY_REFUSED`, what it references re-asserted first
+    next time; the lag metric."""
     if applied is not None:
         refused = {(f.kind, f.key) for f in applied.failed if f.action == Action.REASSERT}
-        await target.assert_again_soon(sessions, references_of(refused, ledger))
+        refused |= {(f.kind, f.key) for f in applied.collided if f.action == Action.REASSERT}
+        if refused and settings.reassert_days > 0:
+            period = dt.timedelta(days=settings.reassert_days)
+            due_in = dt.datetime.now(dt.UTC) - period + min(RETRY_REFUSED, period)
+            await target.count_as_asserted(sessions, refused, due_in)
+        await target.assert_again_soon(sessions, references_of(refused, ledger) - refused)
     oldest = await target.oldest_assertion(sessions)
     lag = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
     metrics.REASSERT_LAG.set(max(lag, 0.0))

@@ -5,6 +5,7 @@ control API as an admin would."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
@@ -14,8 +15,14 @@ from typing import Any
 
 import aiohttp
 
+from syncd.config import SyncSettings
+from syncd.db.engine import create_engine, session_factory, upgrade
+from syncd.db.models import LedgerEntry
 from syncd.engine import reassert
+from syncd.engine.dispatch import ApplyResult, Failure
+from syncd.engine.merge import Desired
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from syncd.states import Action
 from tests.support.config import COMMAND, write_config
 from tests.support.oracle import expected_directory
 from tests.support.process import syncd_command
@@ -125,3 +132,53 @@ def test_a_cycles_share_is_the_ledger_over_reassert_days_of_cycles() -> None:
     assert reassert.share(10, 7, 96) == 1  # rounded up: every entity within the period
     assert reassert.share(100_000, 0, 96) == 0  # 0 turns it off
     assert reassert.share(3, 0.001, 96) == 3  # never more than the ledger
+
+
+async def test_a_refused_reassertion_does_not_take_every_cycles_share(db_url: str) -> None:
+    """Review of issue 16: an entity whose re-assertion WORKBOX keeps refusing stayed the one asserted
+    longest ago and took the cycle's whole share, every cycle; nothing else was re-asserted again."""
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine)
+        sessions = session_factory(engine)
+        old = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+        ledger = {("user", f"u{n}"): {"email": f"u{n}@example.com"} for n in range(3)}
+        async with sessions.begin() as db:
+            for (kind, key), body in ledger.items():
+                db.add(LedgerEntry(kind=kind, external_key=key, body=body, body_hash=key, pushed_at=old,
+                                   asserted_at=old + dt.timedelta(hours=int(key[1:]))))  # fmt: skip
+        settings = SyncSettings(schedule="24h", reassert_days=3)  # a share of 1 a cycle
+        desired = Desired({"user": {k: b for (_, k), b in ledger.items()}}, [], set())
+        chosen = []
+        for _ in range(3):
+            ops = await reassert.choose(sessions, settings, [], ledger, None, desired)
+            assert len(ops) == 1
+            chosen.append(ops[0].key)
+            refused = ApplyResult(
+                failed=[Failure(ops[0].seq, "user", ops[0].key, Action.REASSERT, "E904", "no")]
+            )
+            await reassert.after_apply(sessions, settings, refused, ledger)
+        assert chosen == ["u0", "u1", "u2"], chosen
+    finally:
+        await engine.dispose()
+
+
+async def test_nothing_the_sources_no_longer_want_is_reasserted(tmp_path: Path, db_url: str) -> None:
+    """Review of issue 16: under sync.adopt the plan is made without the ledger, so a member who left
+    was not "planned" and `reconcile` re-sent (and would have re-created) them; a frozen (quarantined)
+    member is not re-asserted either."""
+    async with run_sandbox(SandboxOptions(employees=40, seed=21, port=0)) as sb:
+        cfg = write_config(tmp_path / "syncd.toml", sb, db_url, base=COMMAND, sync={"reassert_days": 0})
+        code, out, err = await syncd_command("--config", str(cfg), "--run-once")
+        assert code == 0, (out, err)
+        active = [e for e in sb.company.employee_list() if e.status == "Active"]
+        sb.mutate("terminate", employee_id=active[0].employee_id, termination_date="2020-01-01")
+        gone = set(workbox_state(sb)) - set(expected_directory(sb.company))
+        assert len(gone) == 1 and next(iter(gone))[0] == "user", gone
+        write_config(cfg, sb, db_url, base=COMMAND, sync={"reassert_days": 0, "adopt": True})
+        ((_, key),) = gone
+        before = workbox_requests(sb, path_contains=key)
+        code, out, err = await syncd_command("--config", str(cfg), "reconcile")
+        assert code == 0, (out, err)
+        assert workbox_requests(sb, path_contains=key) == before, "the departed member was re-asserted"
+        assert workbox_requests(sb, method="PUT") > 0  # the others were
