@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 
-from syncd import commands
+from syncd import _sigterm_as_ctrl_c, commands
 from syncd.cli import check_config, db, doctor, keys, sync, tools
 from syncd.cli.common import with_settings
 from syncd.cli.parser import build_parser
@@ -58,6 +58,7 @@ def _sandbox_at(argv: Sequence[str]) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _sigterm_as_ctrl_c()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # the sandbox has its own options and help: everything after `sandbox` is passed to it as it is
