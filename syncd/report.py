@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich import box
 from rich.console import Console
@@ -13,10 +13,12 @@ from rich.table import Table
 from rich.text import Text
 
 from syncd.commands import command
-from syncd.engine.plan import Op
-from syncd.engine.run_report import RunReport
 from syncd.literal import literal, visible
 from syncd.states import RunResult
+
+if TYPE_CHECKING:  # types only: `syncd runs` prints without importing the engine
+    from syncd.engine.plan import Op
+    from syncd.engine.run_report import RunReport
 
 MAX_OPS_SHOWN = 200
 

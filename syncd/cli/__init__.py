@@ -9,32 +9,53 @@ commands: :mod:`.parser` (arguments), :mod:`.common`, :mod:`.check_config`, :mod
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from syncd import _sigterm_as_ctrl_c, commands
-from syncd.cli import check_config, db, doctor, keys, sync, tools
-from syncd.cli.common import with_settings
 from syncd.cli.parser import build_parser
-from syncd.config import config_path
 from syncd.errors import Interrupted, SyncdError
+from syncd.paths import config_path
 from syncd.states import ExitCode
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "check-config": check_config.cmd_check_config,
-    "run": sync.cmd_run,
-    "plan": with_settings(sync.plan),
-    "approve": with_settings(sync.approve_plan),
-    "reconcile": with_settings(sync.reconcile),
-    "runs": with_settings(sync.runs, vendor_secrets=False),
-    "quarantine": with_settings(sync.quarantine, vendor_secrets=False),
-    "doctor": doctor.cmd_doctor,
-    "keys": keys.cmd_keys,
-    "healthcheck": sync.cmd_healthcheck,
-    "demo": tools.cmd_demo,
-    "db": with_settings(db.command, vendor_secrets=False),
-    "sandbox": tools.cmd_sandbox,
+
+class Command(NamedTuple):
+    """Where a command's function is (``syncd.cli.<module>``), imported only when it runs: ``--help``,
+    ``--version`` and a light command do not pay for the engine, SQLAlchemy, aiohttp and rich."""
+
+    module: str
+    function: str
+    #: the function takes (args, settings): the configuration is loaded for it
+    settings: bool = False
+    #: with ``settings``: the vendor secrets are required (else a command of the database only)
+    vendor_secrets: bool = True
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        fn = getattr(importlib.import_module(f"syncd.cli.{self.module}"), self.function)
+        if not self.settings:
+            return int(fn(args))
+        from syncd.cli.common import with_settings
+
+        return with_settings(fn, vendor_secrets=self.vendor_secrets)(args)
+
+
+COMMANDS: dict[str, Command] = {
+    "check-config": Command("check_config", "cmd_check_config"),
+    "run": Command("sync", "cmd_run"),
+    "plan": Command("sync", "plan", settings=True),
+    "approve": Command("sync", "approve_plan", settings=True),
+    "reconcile": Command("sync", "reconcile", settings=True),
+    "runs": Command("history", "runs", settings=True, vendor_secrets=False),
+    "quarantine": Command("history", "quarantine", settings=True, vendor_secrets=False),
+    "doctor": Command("doctor", "cmd_doctor"),
+    "keys": Command("keys", "cmd_keys"),
+    "healthcheck": Command("sync", "cmd_healthcheck"),
+    "demo": Command("tools", "cmd_demo"),
+    "db": Command("db", "command", settings=True, vendor_secrets=False),
+    "sandbox": Command("tools", "cmd_sandbox"),
 }
 
 

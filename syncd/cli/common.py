@@ -9,13 +9,15 @@ import contextlib
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncd import commands
 from syncd.config import Settings, config_path, load_settings
-from syncd.engine.context import SyncContext
 from syncd.errors import ConfigError, Interrupted
 from syncd.logging import configure_logging
+
+if TYPE_CHECKING:  # a type only: light commands do not import the engine
+    from syncd.engine.context import SyncContext
 
 NO_CONFIG_HINT = "no config file given (use --config PATH or $SYNCD_CONFIG)"
 

@@ -14,7 +14,6 @@ from syncd import commands
 from syncd import report as report_mod
 from syncd.cli.common import interruptible, load, run_async
 from syncd.config import Settings, load_settings
-from syncd.db import history
 from syncd.engine.approval import request_approval, resolve_plan_id
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import approve, run_cycle
@@ -128,18 +127,3 @@ async def approve_plan(args: argparse.Namespace, settings: Settings) -> int:
             return ExitCode.OK
     report_mod.print_run(report, report_mod.console())
     return report.exit_code
-
-
-async def runs(args: argparse.Namespace, settings: Settings) -> int:
-    async with SyncContext.open(settings) as ctx:
-        rows = await history.recent_runs(ctx.sessions, args.limit)
-        held = await history.held_plans(ctx.sessions)
-    report_mod.print_runs(rows, held, report_mod.console())
-    return ExitCode.OK
-
-
-async def quarantine(args: argparse.Namespace, settings: Settings) -> int:
-    async with SyncContext.open(settings) as ctx:
-        rows = await history.quarantine(ctx.sessions)
-    report_mod.print_quarantine(rows, report_mod.console())
-    return ExitCode.OK

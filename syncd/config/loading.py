@@ -14,21 +14,9 @@ from pydantic import ValidationError
 from syncd.config.settings import ENV_PREFIX, Settings
 from syncd.config.vendors import VENDOR_SECRETS
 from syncd.errors import ConfigError
+from syncd.paths import CONFIG_ENV, config_path, state_dir
 
-CONFIG_ENV = "SYNCD_CONFIG"
-
-
-def state_dir(config_file: Path | None = None) -> Path:
-    """Where the staging database lives and relative SQLite paths point: ``$STATE_DIRECTORY``
-    (systemd; the first entry if several), else the configuration file's directory, else the current
-    directory (no configuration file).  Never the working directory when a file is in use, so a
-    command run from anywhere opens the same database."""
-    env = os.environ.get("STATE_DIRECTORY")
-    if env:
-        return Path(env.split(":")[0]).absolute()
-    if config_file is not None:
-        return config_file.absolute().parent
-    return Path.cwd()
+__all__ = ["CONFIG_ENV", "config_path", "load_settings", "read_toml", "resolve_database_url", "state_dir"]
 
 
 def resolve_database_url(url: str, config_file: Path | None) -> str:
@@ -42,13 +30,6 @@ def resolve_database_url(url: str, config_file: Path | None) -> str:
     if Path(database).is_absolute():
         return url
     return parsed.set(database=str(state_dir(config_file) / database)).render_as_string(hide_password=False)
-
-
-def config_path(explicit: str | os.PathLike[str] | None) -> Path | None:
-    if explicit:
-        return Path(explicit)
-    env = os.environ.get(CONFIG_ENV)
-    return Path(env) if env else None
 
 
 def read_toml(file: Path, label: str) -> dict[str, Any]:

@@ -15,21 +15,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import structlog
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from syncd.errors import DatabaseError, UsageError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 log = structlog.get_logger(__name__)
+
+#: the newest migration (tests/db/test_migrations.py checks that it is Alembic's head): a database
+#: already at it is checked with one query, without importing Alembic or reading its scripts
+SCHEMA_HEAD = "0005"
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -134,6 +137,8 @@ def migrations_dir() -> Path:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations_dir()))
     cfg.attributes["configure_logger"] = False
@@ -141,6 +146,8 @@ def alembic_config() -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -152,6 +159,8 @@ _SYMBOLIC = ("head", "heads", "base")
 
 def known_revisions() -> str:
     """The revisions a command may name, for a message: ``0001…0003, head, base``."""
+    from alembic.script import ScriptDirectory
+
     ids = sorted(s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions())
     span = f"{ids[0]}…{ids[-1]}" if len(ids) > 2 else ", ".join(ids)
     return f"{span}, head, base"
@@ -161,6 +170,8 @@ def check_revision(revision: str) -> None:
     """Refuse a revision the shipped migrations do not know, in one line (:class:`UsageError`)."""
     if revision in _SYMBOLIC or (revision.lstrip("+-").isdigit() and revision[:1] in "+-"):
         return
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config())
     try:
         found = script.get_revision(revision)
@@ -238,6 +249,8 @@ async def _run(engine: AsyncEngine, fn: Any, *args: Any) -> Any:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     check_revision(revision)
     before = await current_revision(engine)
+    from alembic import command
+
     await _run(engine, command.upgrade, revision)
     after = await current_revision(engine)
     if after != before:
@@ -247,11 +260,15 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
 async def downgrade(engine: AsyncEngine, revision: str) -> None:
     check_revision(revision)
     before = await current_revision(engine)
+    from alembic import command
+
     await _run(engine, command.downgrade, revision)
     log.info("db.downgraded", from_revision=before, to_revision=await current_revision(engine))
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     def current(sync_conn: sa.Connection) -> str | None:
         return MigrationContext.configure(sync_conn).get_current_revision()
 
@@ -261,8 +278,22 @@ async def current_revision(engine: AsyncEngine) -> str | None:
             return result
 
 
+async def stored_revision(engine: AsyncEngine) -> str | None:
+    """The revision ``alembic_version`` records, in one query (None: no schema, or not readable)."""
+    with translate_errors(engine):
+        async with engine.connect() as conn:
+            try:
+                row = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).first()
+            except SQLAlchemyError:  # no such table yet
+                return None
+            return str(row[0]) if row else None
+
+
 async def prepare(engine: AsyncEngine, *, auto_migrate: bool) -> None:
-    """Bring the schema to head (or, with auto-migrate off, check that it is there)."""
+    """Bring the schema to head (or, with auto-migrate off, check that it is there); a database at
+    :data:`SCHEMA_HEAD` costs one query."""
+    if await stored_revision(engine) == SCHEMA_HEAD:
+        return
     if auto_migrate:
         await upgrade(engine)
         return

@@ -103,3 +103,23 @@ def test_no_column_can_hold_ssn_or_personal_email() -> None:
     columns = {c.name.lower() for t in Base.metadata.tables.values() for c in t.columns}
     forbidden = ("ssn", "personal", "password", "secret", "access_token", "session_id", "signature")
     assert not {c for c in columns if any(word in c for word in forbidden)}
+
+
+def test_schema_head_is_alembics_head() -> None:
+    assert dbe.SCHEMA_HEAD == dbe.head_revision(), "a new migration: set SCHEMA_HEAD in syncd/db/engine.py"
+
+
+async def test_a_current_schema_is_checked_with_one_query(db_url: str) -> None:
+    """Issue 18: every command and every start ran Alembic's upgrade (its scripts read, a transaction
+    taken) even when the schema was current."""
+    engine = dbe.create_engine(db_url)
+    statements: list[str] = []
+    try:
+        await dbe.upgrade(engine)
+        sa.event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+        await dbe.prepare(engine, auto_migrate=True)
+        assert statements == ["SELECT version_num FROM alembic_version"], statements
+        await dbe.prepare(engine, auto_migrate=False)
+        assert len(statements) == 2
+    finally:
+        await engine.dispose()
