@@ -70,6 +70,8 @@ class SandboxProcess:
     employees: int
     seed: int = 1
     whosoff_overlap: float = 0.6
+    #: the sandbox process's event loop (bench.sandbox_proc --loop: auto, uvloop or asyncio)
+    loop: str = "auto"
     proc: subprocess.Popen[bytes] | None = None
     base_url: str = ""
     started_in: float = 0.0
@@ -79,6 +81,7 @@ class SandboxProcess:
         cmd = [
             sys.executable, "-m", "bench.sandbox_proc", "--employees", str(self.employees),
             "--seed", str(self.seed), "--port", str(port), "--whosoff-overlap", str(self.whosoff_overlap),
+            "--loop", self.loop,
         ]  # fmt: skip
         t0 = time.monotonic()
         self.proc = subprocess.Popen(

@@ -29,6 +29,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench import process_report
 from bench.control import REPO, SandboxProcess
 from bench.sandbox_proc import loop_of
 
@@ -113,21 +114,55 @@ def _child(args: list[str], timeout: float) -> dict[str, Any]:
 
 def run_leg(n: int, db: str, args: argparse.Namespace) -> dict[str, Any]:
     leg: dict[str, Any] = {"employees": n, "db": db, "load_before": os.getloadavg()}
-    with SandboxProcess(n, seed=args.seed) as sandbox, Database(db) as database:
-        sandbox.start()
-        leg["sandbox_start_s"] = sandbox.started_in
-        console.log(f"N={n} {db}: sandbox up in {sandbox.started_in:.1f} s; raw baselines")
-        leg["baseline"] = _child(
-            ["bench.baseline", "--sandbox", sandbox.base_url, "--db", db, "--pg-url", database.url],
-            timeout=3600,
-        )
-        console.log(f"N={n} {db}: engine (initial, no-op, 1% changed)")
-        worker = ["bench.worker", "--sandbox", sandbox.base_url, "--db-url", database.url]
-        if args.profile:
-            worker += ["--profile", str(Path(args.out).parent / f"profile-{n}-{db}")]
-        leg.update(_child(worker, timeout=4 * 3600))
+    if args.mode != "process":
+        with SandboxProcess(n, seed=args.seed) as sandbox, Database(db) as database:
+            sandbox.start()
+            leg["sandbox_start_s"] = sandbox.started_in
+            console.log(f"N={n} {db}: sandbox up in {sandbox.started_in:.1f} s; raw baselines")
+            leg["baseline"] = _child(
+                ["bench.baseline", "--sandbox", sandbox.base_url, "--db", db, "--pg-url", database.url],
+                timeout=3600,
+            )
+            console.log(f"N={n} {db}: engine (initial, no-op, 1% changed)")
+            worker = ["bench.worker", "--sandbox", sandbox.base_url, "--db-url", database.url]
+            if args.profile:
+                worker += ["--profile", str(Path(args.out).parent / f"profile-{n}-{db}")]
+            leg.update(_child(worker, timeout=4 * 3600))
+    if args.mode != "stage":
+        leg["process"] = [process_leg(n, db, loop, args) for loop in args.process_loops.split(",") if loop]
     leg["load_after"] = os.getloadavg()
     return leg
+
+
+def process_leg(n: int, db: str, loop: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The whole-process scenarios (bench.process) against a sandbox of their own on ``loop``, with
+    the raw baseline re-measured against that very sandbox, InfinityHR pages of 500."""
+    with SandboxProcess(n, seed=args.seed, loop=loop) as sandbox, Database(db) as database:
+        sandbox.start()
+        console.log(
+            f"N={n} {db}: whole process, sandbox on {loop_of(loop)}: raw baseline, then syncd --run-once"
+        )
+        part: dict[str, Any] = {"loop": loop_of(loop)}
+        part["baseline"] = _child(
+            ["bench.baseline", "--sandbox", sandbox.base_url, "--db", db, "--pg-url", database.url,
+             "--page-size", "500"],
+            timeout=3600,
+        )  # fmt: skip
+        part.update(
+            _child(
+                [
+                    "bench.process",
+                    "--sandbox",
+                    sandbox.base_url,
+                    "--db-url",
+                    database.url,
+                    "--page-size",
+                    "500",
+                ],
+                timeout=4 * 3600,
+            )
+        )
+    return part
 
 
 # --------------------------------------------------------------------------------------- targets
@@ -167,6 +202,9 @@ def evaluate(legs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by = {(leg["employees"], leg["db"]): leg for leg in legs}
     sizes = sorted({leg["employees"] for leg in legs})
     for leg in legs:
+        out += process_report.targets(leg)
+        if "scenarios" not in leg:  # whole process only (--mode process)
+            continue
         n, db, sc, base = leg["employees"], leg["db"], leg["scenarios"], leg["baseline"]
         tag = f"N={n:,} {db}"
         raw = base["fetch_parse_s"] + base["insert_s"]
@@ -308,9 +346,18 @@ def print_tables(legs: list[dict[str, Any]], targets: list[dict[str, Any]]) -> N
         table = Table(title=f"N = {leg['employees']:,} employees, {leg['db']}")
         for h in HEAD:
             table.add_column(h, justify="right" if h in ("wall s", "rate", "peak RSS MB") else "left")
-        for row in stage_rows(leg):
+        for row in stage_rows(leg) if "scenarios" in leg else []:
             table.add_row(*row)
         out.print(table)
+        if leg.get("process"):
+            whole = Table(
+                title=f"N = {leg['employees']:,} employees, {leg['db']}: whole syncd --run-once processes"
+            )
+            for h in process_report.HEAD:
+                whole.add_column(h)
+            for row in process_report.rows(leg):
+                whole.add_row(*row)
+            out.print(whole)
     table = Table(title="Targets")
     for h in ("target", "figure", "limit", "met"):
         table.add_column(h)
@@ -373,17 +420,25 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
             + ", ".join(f"{x:.1f}" for x in leg.get("load_after", ()))
         )
         mut = leg.get("mutation", {})
-        lines += [
-            "",
-            f"## N = {leg['employees']:,}, {leg['db']}",
-            "",
-            f"Load average {load}.  Source rows {leg['baseline']['rows']:,} ({leg['baseline']['counts']}).  "
-            f"1% change: {mut.get('mutations')} → expected {mut.get('expected_ops')}.",
-            "",
-            "| " + " | ".join(HEAD) + " |",
-            "|" + "---|" * len(HEAD),
-        ]
-        lines += ["| " + " | ".join(row) + " |" for row in stage_rows(leg)]
+        lines += ["", f"## N = {leg['employees']:,}, {leg['db']}", "", f"Load average {load}."]
+        if "scenarios" in leg:
+            base = leg["baseline"]
+            lines[-1] += (
+                f"  Source rows {base['rows']:,} ({base['counts']}).  "
+                f"1% change: {mut.get('mutations')} → expected {mut.get('expected_ops')}."
+            )
+            lines += ["", "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+            lines += ["| " + " | ".join(row) + " |" for row in stage_rows(leg)]
+        if leg.get("process"):
+            lines += [
+                "",
+                "Whole `syncd --run-once` processes (bench/process.py): wall from the parent, CPU and peak "
+                "RSS from wait4, JSON logs at info, the raw baseline re-measured against the same sandbox.",
+                "",
+                "| " + " | ".join(process_report.HEAD) + " |",
+                "|" + "---|" * len(process_report.HEAD),
+            ]
+            lines += ["| " + " | ".join(row) + " |" for row in process_report.rows(leg)]
     if FINDINGS_MD.exists():
         lines += ["", FINDINGS_MD.read_text().rstrip()]
     path.write_text("\n".join(lines) + "\n")
@@ -398,6 +453,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="N=2000 on SQLite only (harness smoke test)")
     ap.add_argument("--profile", action="store_true", help="pyinstrument profiles next to --out (slower)")
     ap.add_argument("--no-markdown", action="store_true", help="do not rewrite bench/results.md")
+    ap.add_argument(
+        "--mode", choices=("stage", "process", "both"), default="both",
+        help="stage figures inside one engine process, whole syncd --run-once processes, or both",
+    )  # fmt: skip
+    ap.add_argument(
+        "--process-loops", default="asyncio,uvloop",
+        help="the sandbox's event loops for the whole-process figures (one sandbox each)",
+    )  # fmt: skip
     ap.add_argument(
         "--render", metavar="JSON", help="only re-render the tables and results.md from a JSON file"
     )

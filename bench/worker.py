@@ -64,24 +64,28 @@ class EventClock:
         return [kw for n, _, kw in self.events if n == name]
 
 
-def settings_for(info: dict[str, Any], db_url: str) -> Settings:
-    """Settings for the sandbox subprocess whose ``/_sandbox/`` index is ``info``."""
+def config_for(info: dict[str, Any], db_url: str, *, page_size: int = 1000) -> dict[str, dict[str, Any]]:
+    """The bench's syncd configuration (section → keys) for the sandbox process whose ``/_sandbox/``
+    index is ``info``: pushes bounded by the injected latency alone, deletions lenient."""
     transport = {
         "timeout": 300.0,
         "retry_attempts": 3,
         "retry_backoff_initial": 0.1,
         "retry_backoff_max": 1.0,
     }
-    return Settings.model_validate(
-        syncd_config_for(
-            info,
-            db_url,
-            infinityhr={**transport, "page_size": 1000},
-            whosoff=transport,
-            workbox={**transport, "max_concurrency": CONCURRENCY, "requests_per_second": 100000.0},
-            sync={"max_deletes": 10**9, "max_delete_ratio": 1.0, "max_source_shrink": 0.5},
-        )
+    return syncd_config_for(
+        info,
+        db_url,
+        infinityhr={**transport, "page_size": page_size},
+        whosoff=transport,
+        workbox={**transport, "max_concurrency": CONCURRENCY, "requests_per_second": 100000.0},
+        sync={"max_deletes": 10**9, "max_delete_ratio": 1.0, "max_source_shrink": 0.5},
     )
+
+
+def settings_for(info: dict[str, Any], db_url: str) -> Settings:
+    """Settings for the sandbox subprocess whose ``/_sandbox/`` index is ``info``."""
+    return Settings.model_validate(config_for(info, db_url))
 
 
 def windows(timings: dict[str, float], clock: EventClock) -> dict[str, tuple[float, float]]:

@@ -1,0 +1,80 @@
+"""Targets and table rows of the whole-process figures (:mod:`bench.process`), beside the stage ones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEAD = ["sandbox loop", "scenario", "page", "wall s", "CPU s", "run s", "peak RSS MB", "notes"]
+
+#: issue 18's whole-process targets
+NOOP_RATIO = 1.5
+VERSION_S = 0.3
+RSS_MB = 400
+CHANGED_RATIO = 0.3
+
+
+def _target(name: str, met: bool | None, figure: str, limit: str) -> dict[str, Any]:
+    return {"target": name, "met": met, "figure": figure, "limit": limit}
+
+
+def raw_seconds(part: dict[str, Any]) -> float:
+    base = part["baseline"]
+    return float(base["fetch_parse_s"] + base["insert_s"])
+
+
+def targets(leg: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    n, db = leg["employees"], leg["db"]
+    for part in leg.get("process", []):
+        tag = f"N={n:,} {db}, whole process, sandbox on {part['loop']}"
+        sc = part["scenarios"]
+        raw = raw_seconds(part)
+        noop = sc.get("noop")
+        if noop:
+            ratio = noop["wall_s"] / raw
+            out.append(_target(
+                f"{tag}: no-op `syncd --run-once` ≤ {NOOP_RATIO} × raw (pages of {noop['page_size']})"
+                + ("" if n >= 100_000 else " (target is at 100k)"),
+                ratio <= NOOP_RATIO,
+                f"{noop['wall_s']:.2f} s wall, {noop['cpu_s']:.2f} s CPU = {ratio:.2f} × raw {raw:.2f} s",
+                f"≤ {NOOP_RATIO:.2f} ×",
+            ))  # fmt: skip
+        init, ch = sc.get("initial"), sc.get("changed")
+        if init and ch:
+            ratio = ch["wall_s"] / init["wall_s"]
+            out.append(_target(
+                f"{tag}: 1% changed ≤ {CHANGED_RATIO} × initial",
+                ratio <= CHANGED_RATIO,
+                f"{ch['wall_s']:.2f} s = {ratio:.3f} × {init['wall_s']:.1f} s",
+                f"≤ {CHANGED_RATIO:.2f} ×",
+            ))  # fmt: skip
+        out.append(_target(
+            f"{tag}: `syncd --version`", part["version_s"] <= VERSION_S,
+            f"{part['version_s']:.3f} s (best of 5)", f"≤ {VERSION_S} s",
+        ))  # fmt: skip
+        if n >= 100_000 and sc:
+            peak = max(s["peak_rss_mb"] for s in sc.values())
+            out.append(_target(f"{tag}: peak RSS", peak <= RSS_MB, f"{peak:.0f} MB", f"≤ {RSS_MB} MB"))
+    return out
+
+
+def rows(leg: dict[str, Any]) -> list[list[str]]:
+    out: list[list[str]] = []
+    for part in leg.get("process", []):
+        for name, s in part["scenarios"].items():
+            run_s = s.get("run_s")
+            note = f"WORKBOX requests {s['workbox_requests']}; {s.get('result') or 'exit ' + str(s['exit'])}"
+            if run_s is not None:
+                note += f"; start-up + shutdown {s['wall_s'] - run_s:.2f} s"
+            out.append([
+                part["loop"], name, str(s["page_size"]), f"{s['wall_s']:.2f}", f"{s['cpu_s']:.2f}",
+                f"{run_s:.2f}" if run_s is not None else "-", f"{s['peak_rss_mb']:.0f}", note,
+            ])  # fmt: skip
+        base = part["baseline"]
+        out.append([
+            part["loop"], "raw baseline", "500", f"{raw_seconds(part):.2f}", "", "", "",
+            f"fetch+parse {base['fetch_parse_s']:.2f} s + insert {base['insert_s']:.2f} s, "
+            f"{base['rows']:,} rows",
+        ])  # fmt: skip
+        out.append([part["loop"], "syncd --version", "", f"{part['version_s']:.3f}", "", "", "", "best of 5"])
+    return out
