@@ -58,6 +58,25 @@ def targets(leg: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def growth(small: dict[str, Any], large: dict[str, Any], db: str) -> list[dict[str, Any]]:
+    """Whole-process cost growth from the smallest to the largest size, per scenario (≤ 1.1 × the
+    size ratio), for the sandbox loops both legs measured."""
+    out: list[dict[str, Any]] = []
+    lo, hi = small["employees"], large["employees"]
+    limit = hi / lo * 1.1
+    parts = {p["loop"]: p for p in small.get("process", [])}
+    for part in large.get("process", []):
+        other = parts.get(part["loop"])
+        for name, s in part["scenarios"].items() if other else ():
+            if name in other["scenarios"]:
+                g = s["wall_s"] / other["scenarios"][name]["wall_s"]
+                out.append(_target(
+                    f"{db}, whole process, sandbox on {part['loop']}: {name} cost growth {lo:,} → {hi:,}",
+                    g <= limit, f"{g:.1f} ×", f"≤ {limit:.0f} ×",
+                ))  # fmt: skip
+    return out
+
+
 def rows(leg: dict[str, Any]) -> list[list[str]]:
     out: list[list[str]] = []
     for part in leg.get("process", []):

@@ -267,6 +267,9 @@ def evaluate(legs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             a, b = by.get((lo, db)), by.get((hi, db))
             if not a or not b:
                 continue
+            out += process_report.growth(a, b, db)
+            if "scenarios" not in a or "scenarios" not in b:
+                continue
             for name in SCENARIOS:
                 if name in a["scenarios"] and name in b["scenarios"]:
                     g = b["scenarios"][name]["timings"]["total"] / a["scenarios"][name]["timings"]["total"]
@@ -343,12 +346,13 @@ HEAD = ["scenario", "stage", "wall s", "rate", "peak RSS MB", "notes"]
 def print_tables(legs: list[dict[str, Any]], targets: list[dict[str, Any]]) -> None:
     out = Console(width=200)
     for leg in legs:
-        table = Table(title=f"N = {leg['employees']:,} employees, {leg['db']}")
-        for h in HEAD:
-            table.add_column(h, justify="right" if h in ("wall s", "rate", "peak RSS MB") else "left")
-        for row in stage_rows(leg) if "scenarios" in leg else []:
-            table.add_row(*row)
-        out.print(table)
+        if "scenarios" in leg:
+            table = Table(title=f"N = {leg['employees']:,} employees, {leg['db']}")
+            for h in HEAD:
+                table.add_column(h, justify="right" if h in ("wall s", "rate", "peak RSS MB") else "left")
+            for row in stage_rows(leg):
+                table.add_row(*row)
+            out.print(table)
         if leg.get("process"):
             whole = Table(
                 title=f"N = {leg['employees']:,} employees, {leg['db']}: whole syncd --run-once processes"
@@ -494,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
                 data.setdefault("failed_legs", []).append(
                     {"employees": n, "db": db, "error": str(exc)[-6000:]}
                 )
+            out.write_text(json.dumps(data, indent=1, default=str))  # before anything that may fail
             data["targets"] = evaluate(data["legs"])
             out.write_text(json.dumps(data, indent=1, default=str))
     data["seconds"] = time.monotonic() - started
