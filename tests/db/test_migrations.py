@@ -106,7 +106,7 @@ def test_no_column_can_hold_ssn_or_personal_email() -> None:
 
 
 def test_schema_head_is_alembics_head() -> None:
-    assert dbe.SCHEMA_HEAD == dbe.head_revision(), "a new migration: set SCHEMA_HEAD in syncd/db/engine.py"
+    assert dbe.head_revision() == dbe.SCHEMA_HEAD, "a new migration: set SCHEMA_HEAD in syncd/db/engine.py"
 
 
 async def test_a_current_schema_is_checked_with_one_query(db_url: str) -> None:
