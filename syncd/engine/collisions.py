@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import structlog
 
@@ -26,6 +27,7 @@ from syncd.engine.dispatch import ApplyResult
 from syncd.engine.merge import UNMAPPED, Collided
 from syncd.engine.plan import Body, Op
 from syncd.engine.validate import Reject
+from syncd.states import OpState
 
 log = structlog.get_logger("syncd.engine.collisions")
 
@@ -79,7 +81,14 @@ async def settle(
         email = str(body_of[f.key].get("emailAddr", "")).lower()
         holder = known_holder.get(email)
         if holder is not None and holder != f.key:
+            # another member syncd pushed holds it: a failure of this run (the next plan orders the
+            # two, or it is drift), not a collision with an unmapped member; counted and said so
             log.warning("collisions.known_member", key=f.key, holder=holder)
+            if applied is not None:
+                applied.collided.remove(f)
+                applied.failed.append(replace(f, message=f"the e-mail address is held by member {holder}"))
+                applied.outcomes[(f.kind, f.action, OpState.COLLIDED)] -= 1
+                applied.outcomes[(f.kind, f.action, OpState.FAILED)] += 1
             continue
         new.append(target.CollisionRow(f.key, email, f.message, now, now + RETRY))
     again_keys = {r.key for r in new}

@@ -9,7 +9,12 @@ from pathlib import Path
 import aiohttp
 from openpyxl import load_workbook
 
+from syncd.db.engine import create_engine, session_factory, upgrade
+from syncd.engine import collisions
+from syncd.engine.dispatch import ApplyResult, Failure
+from syncd.engine.plan import Op
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from syncd.states import Action, OpState
 from tests.support.config import COMMAND, write_config
 from tests.support.oracle import expected_directory
 from tests.support.process import syncd_command
@@ -165,3 +170,26 @@ async def test_adopt_mode_sends_a_create_for_everything_and_counts_adopted_creat
         assert f"sync.adopt: {desired - 1} adopted" in out and "0 created, 0 collided" in out, out
         assert "objects adopted" not in out  # no warning of a lost ledger: adopt mode expects it
         assert "set sync.adopt = false" in out and workbox_requests(sb, method="DELETE") == before
+
+
+async def test_an_address_another_syncd_member_holds_is_a_failure_not_a_collision(db_url: str) -> None:
+    """Review of issue 16: an E902 for an address the ledger gives another member was settled as a
+    collision (not quarantined, not counted failed) while the run said "quarantined as
+    unmapped_in_workbox"."""
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine)
+        sessions = session_factory(engine)
+        taken = Failure(1, "user", "Y", Action.CREATE, "E902", "email already exists")
+        applied = ApplyResult(collided=[taken])
+        applied.outcomes[("user", Action.CREATE, OpState.COLLIDED)] += 1
+        ops = [Op("user", "Y", Action.CREATE, {"emailAddr": "a@example.com"}, seq=1)]
+        ledger = {("user", "X"): {"emailAddr": "A@example.com"}}
+        rejects, changed = await collisions.settle(sessions, {}, [], applied, ops, ledger)
+        assert (rejects, changed) == ([], False)
+        assert applied.collided == []
+        assert [(f.key, f.code) for f in applied.failed] == [("Y", "E902")]
+        assert "member X" in applied.failed[0].message
+        assert applied.outcomes_of(Action.CREATE) == {OpState.COLLIDED: 0, OpState.FAILED: 1}
+    finally:
+        await engine.dispose()
