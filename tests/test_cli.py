@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 
 import pytest
@@ -68,3 +69,12 @@ def test_commands_under_the_units_are_spelled_for_syncd_admin(monkeypatch: pytes
         assert commands.command("--run-once") == "syncd-admin --run-once"
     finally:
         commands.use_config(None)
+
+
+def test_the_cli_imports_no_engine_before_a_command_runs() -> None:
+    """Issue 18: `syncd --version` took 1.5 s importing the engine, SQLAlchemy, aiohttp, Alembic and
+    rich for every command; a command's module is imported when it runs (no timing here)."""
+    heavy = ("sqlalchemy", "aiohttp", "alembic", "pydantic", "rich", "structlog", "apscheduler", "lxml")
+    probe = f"import sys, syncd.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]", out
