@@ -50,9 +50,17 @@ def with_settings(
 def run_async(fn: Callable[..., Coroutine[Any, Any, int]], *args: Any) -> int:
     with asyncio.Runner() as runner:
         try:
-            return runner.run(fn(*args))
-        finally:
+            result = runner.run(fn(*args))
+        except (KeyboardInterrupt, SystemExit):
+            # SIGTERM as Ctrl-C may land outside the command's task, which is then still pending:
+            # running the loop again would resume it (a daemon went on starting, then drained past
+            # docker's grace period); the runner cancels it on close, and nothing else runs
+            raise
+        except BaseException:
             runner.run(_sqlite_workers_done())
+            raise
+        runner.run(_sqlite_workers_done())
+        return result
 
 
 async def _sqlite_workers_done(patience: float = 2.0) -> None:
