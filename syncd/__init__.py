@@ -12,8 +12,8 @@ def _stopped_while_importing(signum: int, _frame: object) -> None:
 
 
 def _sigterm_as_ctrl_c() -> None:
-    """Once the command runs (syncd.cli.main): SIGTERM is handled as Ctrl-C is, until the daemon
-    installs its own handlers."""
+    """Once the command's module is imported (syncd.cli.Command): SIGTERM is handled as Ctrl-C is,
+    until the daemon installs its own handlers."""
     if _signal.getsignal(_signal.SIGTERM) is _stopped_while_importing:
         _signal.signal(_signal.SIGTERM, _signal.default_int_handler)
 

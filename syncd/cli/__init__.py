@@ -35,6 +35,7 @@ class Command(NamedTuple):
 
     def __call__(self, args: argparse.Namespace) -> int:
         fn = getattr(importlib.import_module(f"syncd.cli.{self.module}"), self.function)
+        _sigterm_as_ctrl_c()  # imported: from here a SIGTERM (PID 1) is Ctrl-C, and ends in one line
         if not self.settings:
             return int(fn(args))
         from syncd.cli.common import with_settings
@@ -79,7 +80,6 @@ def _sandbox_at(argv: Sequence[str]) -> int | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _sigterm_as_ctrl_c()
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     # the sandbox has its own options and help: everything after `sandbox` is passed to it as it is
