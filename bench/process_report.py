@@ -40,6 +40,14 @@ def targets(leg: dict[str, Any]) -> list[dict[str, Any]]:
                 f"≤ {NOOP_RATIO:.2f} ×",
             ))  # fmt: skip
         init, ch = sc.get("initial"), sc.get("changed")
+        expected = part.get("mutation", {}).get("expected_total")
+        if ch and expected is not None and noop:
+            share = noop["workbox_requests"]  # a no-op sends its re-assertion share and nothing else
+            out.append(_target(
+                f"{tag}: 1% changed WORKBOX requests == minimal operations + re-assertion share",
+                ch["workbox_requests"] == expected + share,
+                f"{ch['workbox_requests']} requests; expected {expected} + {share}", "== expected",
+            ))  # fmt: skip
         if init and ch:
             ratio = ch["wall_s"] / init["wall_s"]
             out.append(_target(
