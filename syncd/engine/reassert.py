@@ -18,9 +18,11 @@ import datetime as dt
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
 
+import structlog
 from apscheduler.triggers.cron import CronTrigger
 
 from syncd import metrics
+from syncd.commands import command
 from syncd.config import SyncSettings
 from syncd.config.section import parse_interval
 from syncd.db import target
@@ -29,6 +31,8 @@ from syncd.engine.dispatch import ApplyResult
 from syncd.engine.merge import Desired
 from syncd.engine.plan import KIND_RANK, USER_REFS, Body, Op
 from syncd.states import Action
+
+log = structlog.get_logger(__name__)
 
 #: a cron schedule's cycles a day are counted over this many days
 _CRON_SAMPLE_DAYS = 7
@@ -132,6 +136,10 @@ async def choose(
     return operations(chosen, ledger, first_seq=first_seq, first_level=first_level)
 
 
+#: days past ``sync.reassert_days`` before the lag is worth a warning (a cycle's share is rounded up, so
+#: on schedule the oldest assertion is never older than reassert_days)
+BEHIND_SLACK_DAYS = 1
+
 #: a re-assertion WORKBOX refused is tried again after this, not every cycle (it would take the
 #: cycle's whole share while it keeps failing, and nothing else would be re-asserted)
 RETRY_REFUSED = dt.timedelta(days=1)
@@ -156,6 +164,18 @@ async def after_apply(
     oldest = await target.oldest_assertion(sessions)
     lag = (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 0.0
     metrics.REASSERT_LAG.set(max(lag, 0.0))
+    if settings.reassert_days > 0 and lag > (settings.reassert_days + BEHIND_SLACK_DAYS) * 86400:
+        log.warning(
+            "reassert.behind",
+            lag_days=round(lag / 86400, 1),
+            reassert_days=settings.reassert_days,
+            why=(
+                f"an entity was last told to WORKBOX {lag / 86400:.1f} days ago: the share a cycle "
+                f"re-asserts follows sync.schedule ({settings.schedule}), and fewer cycles ran (a timer on "
+                "another calendar, cycles skipped or failed); "
+                f"`{command('reconcile')}` re-asserts everything now"
+            ),
+        )
 
 
 def references_of(

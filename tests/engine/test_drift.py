@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import structlog.testing
 
 from syncd.config import SyncSettings
 from syncd.db.engine import create_engine, session_factory, upgrade
@@ -182,3 +183,29 @@ async def test_nothing_the_sources_no_longer_want_is_reasserted(tmp_path: Path, 
         assert code == 0, (out, err)
         assert workbox_requests(sb, path_contains=key) == before, "the departed member was re-asserted"
         assert workbox_requests(sb, method="PUT") > 0  # the others were
+
+
+async def test_a_ledger_behind_its_reassert_days_is_said(db_url: str) -> None:
+    """Review of issue 16: the share follows sync.schedule, not the cycles that ran (a timer on another
+    calendar, skipped cycles): the 7-day promise could fail silently.  Beyond reassert_days + 1 day
+    a warning says so and names reconcile."""
+    engine = create_engine(db_url)
+    try:
+        await upgrade(engine)
+        sessions = session_factory(engine)
+        now = dt.datetime.now(dt.UTC)
+        async with sessions.begin() as db:
+            for key, age in (("fresh", 1), ("stale", 9)):
+                db.add(LedgerEntry(kind="user", external_key=key, body={}, body_hash=key, pushed_at=now,
+                                   asserted_at=now - dt.timedelta(days=age)))  # fmt: skip
+        settings = SyncSettings(schedule="15m", reassert_days=7)
+        with structlog.testing.capture_logs() as logs:
+            await reassert.after_apply(sessions, settings, None, {})
+        behind = [e for e in logs if e["event"] == "reassert.behind"]
+        assert len(behind) == 1 and behind[0]["lag_days"] == 9.0, logs
+        assert "reconcile" in behind[0]["why"] and "15m" in behind[0]["why"]
+        with structlog.testing.capture_logs() as logs:
+            await reassert.after_apply(sessions, SyncSettings(schedule="15m", reassert_days=9), None, {})
+        assert not [e for e in logs if e["event"] == "reassert.behind"]  # 9 days is within 9 + 1
+    finally:
+        await engine.dispose()
