@@ -26,8 +26,10 @@ from typing import Any
 from bench.control import REPO, Control
 from bench.worker import LATENCY_MS, config_for, mutate
 from syncd.config.render import render_toml
+from tests.support.process import base_env
 
-#: scenario → (page size, what it is); "initial" first (it fills WORKBOX and the ledger)
+#: the scenarios in order: "initial" first (it fills WORKBOX and the ledger); "-page-1000" ones read
+#: InfinityHR in pages of 1,000, the others in pages of ``--page-size``
 DEFAULT_SCENARIOS = "initial,noop,noop-page-1000,changed"
 
 
@@ -42,7 +44,7 @@ def timed(argv: list[str], log: Path) -> dict[str, Any]:
     child from ``wait4``, its exit code, and the ``run.finished`` event of its JSON log."""
     t0 = time.monotonic()
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=_env())
+        proc = subprocess.Popen(argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=base_env())
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
@@ -60,16 +62,13 @@ def timed(argv: list[str], log: Path) -> dict[str, Any]:
     }
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("SYNCD_", "NOTIFY_", "WATCHDOG_"))}
-
-
 def version_seconds(tries: int = 5) -> float:
     """``syncd --version``, best of ``tries`` (the start-up every command pays)."""
     best = float("inf")
     for _ in range(tries):
         t0 = time.monotonic()
-        subprocess.run([*syncd_argv(), "--version"], cwd=REPO, capture_output=True, check=True, env=_env())
+        argv = [*syncd_argv(), "--version"]
+        subprocess.run(argv, cwd=REPO, capture_output=True, check=True, env=base_env())
         best = min(best, time.monotonic() - t0)
     return best
 
