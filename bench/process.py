@@ -29,8 +29,10 @@ from syncd.config.render import render_toml
 from tests.support.process import base_env
 
 #: the scenarios in order: "initial" first (it fills WORKBOX and the ledger); "-page-1000" ones read
-#: InfinityHR in pages of 1,000, the others in pages of ``--page-size``
-DEFAULT_SCENARIOS = "initial,noop,noop-page-1000,changed"
+#: InfinityHR in pages of 1,000, the others in pages of ``--page-size``; all read everything
+#: (sync.full_every = "0") but "noop-incremental", a cycle between full reads (the default "6h"):
+#: only InfinityHR's employees changed since the last read, none here
+DEFAULT_SCENARIOS = "initial,noop,noop-incremental,noop-page-1000,changed"
 
 
 def syncd_argv() -> list[str]:
@@ -73,10 +75,12 @@ def version_seconds(tries: int = 5) -> float:
     return best
 
 
-def write_config(info: dict[str, Any], db_url: str, page_size: int, directory: Path) -> Path:
-    data = config_for(info, db_url, page_size=page_size)
+def write_config(
+    info: dict[str, Any], db_url: str, page_size: int, directory: Path, full_every: str = "0"
+) -> Path:
+    data = config_for(info, db_url, page_size=page_size, full_every=full_every)
     data["log"] = {"level": "info", "format": "json"}
-    path = directory / f"syncd-{page_size}.toml"
+    path = directory / f"syncd-{page_size}-{full_every}.toml"
     path.write_text(render_toml(data))
     return path
 
@@ -97,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="syncd-bench-") as tmp:
         for name in args.scenarios.split(","):
             page = 1000 if name.endswith("page-1000") else args.page_size
-            config = write_config(info, args.db_url, page, Path(tmp))
+            full_every = "6h" if name == "noop-incremental" else "0"
+            config = write_config(info, args.db_url, page, Path(tmp), full_every)
             if name == "changed":
                 out["mutation"] = mutate(args.sandbox, args.fraction, args.seed)
             before = control.workbox_requests()

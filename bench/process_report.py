@@ -39,6 +39,14 @@ def targets(leg: dict[str, Any]) -> list[dict[str, Any]]:
                 f"{noop['wall_s']:.2f} s wall, {noop['cpu_s']:.2f} s CPU = {ratio:.2f} × raw {raw:.2f} s",
                 f"≤ {NOOP_RATIO:.2f} ×",
             ))  # fmt: skip
+        inc = sc.get("noop-incremental")
+        if inc and noop:
+            share = inc["wall_s"] / noop["wall_s"]
+            out.append(_target(
+                f"{tag}: no-change incremental cycle as a fraction of a full no-op (figure only)", None,
+                f"{inc['wall_s']:.2f} s wall, {inc['cpu_s']:.2f} s CPU = {share:.2f} × "
+                f"the full no-op's {noop['wall_s']:.2f} s", "printed",
+            ))  # fmt: skip
         init, ch = sc.get("initial"), sc.get("changed")
         expected = part.get("mutation", {}).get("expected_total")
         if ch and expected is not None and noop:

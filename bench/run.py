@@ -366,7 +366,7 @@ def print_tables(legs: list[dict[str, Any]], targets: list[dict[str, Any]]) -> N
     for h in ("target", "figure", "limit", "met"):
         table.add_column(h)
     for t in targets:
-        met = "[green]met[/]" if t["met"] else "[red]NOT MET[/]"
+        met = "figure" if t["met"] is None else "[green]met[/]" if t["met"] else "[red]NOT MET[/]"
         table.add_row(t["target"], t["figure"], t["limit"], met)
     out.print(table)
 
@@ -383,6 +383,10 @@ def machine(dbs: list[str]) -> dict[str, Any]:
         "platform": platform.platform(),
         "sandbox_loop": loop_of(),
     }
+
+
+def _met(met: bool | None) -> str:
+    return "figure" if met is None else "met" if met else "**NOT MET**"
 
 
 def write_markdown(path: Path, data: dict[str, Any]) -> None:
@@ -408,9 +412,7 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         "|---|---|---|---|",
     ]
     for t in data["targets"]:
-        lines.append(
-            f"| {t['target']} | {t['figure']} | {t['limit']} | {'met' if t['met'] else '**NOT MET**'} |"
-        )
+        lines.append(f"| {t['target']} | {t['figure']} | {t['limit']} | {_met(t['met'])} |")
     for miss in data.get("not_run", []) + data.get("failed_legs", []):
         lines += [
             "",

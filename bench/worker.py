@@ -64,9 +64,12 @@ class EventClock:
         return [kw for n, _, kw in self.events if n == name]
 
 
-def config_for(info: dict[str, Any], db_url: str, *, page_size: int = 1000) -> dict[str, dict[str, Any]]:
+def config_for(
+    info: dict[str, Any], db_url: str, *, page_size: int = 1000, full_every: str = "0"
+) -> dict[str, dict[str, Any]]:
     """The bench's syncd configuration (section → keys) for the sandbox process whose ``/_sandbox/``
-    index is ``info``: pushes bounded by the injected latency alone, deletions lenient."""
+    index is ``info``: pushes bounded by the injected latency alone, deletions lenient, and (unless
+    ``full_every`` says otherwise) a full read every cycle, the cost the targets are about."""
     transport = {
         "timeout": 300.0,
         "retry_attempts": 3,
@@ -79,7 +82,12 @@ def config_for(info: dict[str, Any], db_url: str, *, page_size: int = 1000) -> d
         infinityhr={**transport, "page_size": page_size},
         whosoff=transport,
         workbox={**transport, "max_concurrency": CONCURRENCY, "requests_per_second": 100000.0},
-        sync={"max_deletes": 10**9, "max_delete_ratio": 1.0, "max_source_shrink": 0.5},
+        sync={
+            "max_deletes": 10**9,
+            "max_delete_ratio": 1.0,
+            "max_source_shrink": 0.5,
+            "full_every": full_every,
+        },
     )
 
 

@@ -89,3 +89,20 @@ async def test_doctor_names_a_kind_whose_connection_is_off(tmp_path: Path) -> No
     assert code == 1
     [off] = [c for c in checks if not c["ok"]]
     assert off["check"] == "job-grade" and "Connect organisation" in off["hint"], off
+
+
+def test_doctor_says_what_to_set_when_the_service_has_no_date_range_method() -> None:
+    """Issue 18: the cycles between full reads need ``methods.employees_changed``; a WSDL without it
+    gets ``sync.full_every = "0"``, one with a likely other name gets that name."""
+    from syncd.config import InfinityHRSettings
+    from syncd.doctor.infinityhr import wsdl_check
+
+    s = InfinityHRSettings(url="http://hr.example/EmployeeService.asmx", vendor_id="v", vendor_password="p")
+    ns = s.namespace
+    base = {op: ns + op for op in ("Authenticate", "GetEmployeesAll", "GetDepartments", "GetEmployeeChanges")}
+    missing = wsdl_check(s, ns, base)
+    assert not missing.ok and missing.fix == {"sync": {"full_every": "0"}}, missing
+    assert "GetEmployeesByDateRange" in missing.detail
+    renamed = wsdl_check(s, ns, {**base, "GetEmployeesInDateRange": ns + "GetEmployeesInDateRange"})
+    assert renamed.fix == {"infinityhr": {"methods": {"employees_changed": "GetEmployeesInDateRange"}}}
+    assert wsdl_check(s, ns, base, incremental=False).ok  # full reads only: nothing to ask of it

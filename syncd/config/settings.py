@@ -70,6 +70,21 @@ class SyncSettings(Section):
     #: first-run mode: a create for every desired entity, whatever the ledger says (never a delete),
     #: and the adopted / created / collided counts reported; set it back to false afterwards
     adopt: bool = False
+    #: how often InfinityHR's employees are read whole; between full reads a cycle reads only the
+    #: employees changed since the last trusted read (``[infinityhr.date_range]``) and WhosOff and the
+    #: departments are not read.  Deletions of people HR no longer lists come only from full reads.
+    #: ``"0"``: every cycle reads everything
+    full_every: str = "6h"
+
+    @field_validator("full_every")
+    @classmethod
+    def _cadence(cls, v: str) -> str:
+        if v.strip() == "0":
+            return "0"
+        seconds = parse_interval(v)
+        if seconds is None or seconds < 0:
+            raise ValueError('must be an interval like "6h", or "0" for a full read every cycle')
+        return v
 
     @field_validator("delete_window", "plan_ttl", "max_clock_jump")
     @classmethod
@@ -79,9 +94,9 @@ class SyncSettings(Section):
             raise ValueError('must be a positive interval like "24h" or "2d"')
         return v
 
-    def seconds(self, key: Literal["delete_window", "plan_ttl", "max_clock_jump"]) -> float:
-        """One of the interval settings, in seconds."""
-        value = parse_interval(getattr(self, key))
+    def seconds(self, key: Literal["delete_window", "plan_ttl", "max_clock_jump", "full_every"]) -> float:
+        """One of the interval settings, in seconds (``full_every = "0"``: 0)."""
+        value = parse_interval(getattr(self, key)) if getattr(self, key) != "0" else 0.0
         assert value is not None  # validated
         return value
 

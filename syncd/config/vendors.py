@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from syncd.config.section import Section
+from syncd.config.section import Section, parse_interval
 
 DEFAULT_WORKBOX_URL = "https://workbox.apigw.ntruss.com/workbox/workbox/openapi/v1"
 
@@ -61,6 +61,36 @@ class InfinityHRMethods(Section):
     employees: str = Field("GetEmployeesAll", min_length=1)
     #: called only with ``departments_from = "method"``
     departments: str = Field("GetDepartments", min_length=1)
+    #: the employees changed in a date range (``[infinityhr.date_range]``), read between full reads
+    #: (``sync.full_every``); paged like ``employees``
+    employees_changed: str = Field("GetEmployeesByDateRange", min_length=1)
+
+
+class InfinityHRDateRange(Section):
+    """``[infinityhr.date_range]``: how ``methods.employees_changed`` is asked for a date range."""
+
+    section_name = "infinityhr.date_range"
+    #: the elements after ``<request>`` that carry the range's start and end
+    begin: str = Field("BeginDate", min_length=1)
+    end: str = Field("EndDate", min_length=1)
+    #: strftime format of both, in UTC (the default is xs:dateTime)
+    format: str = Field("%Y-%m-%dT%H:%M:%SZ", min_length=1)
+    #: the range starts this long before the last trusted read began, and ends this long after now:
+    #: clock differences and records saved while a read ran are read again rather than missed
+    overlap: str = "15m"
+
+    @field_validator("overlap")
+    @classmethod
+    def _overlap(cls, v: str) -> str:
+        seconds = parse_interval(v)
+        if seconds is None:
+            raise ValueError('must be an interval like "15m"')
+        return v
+
+    def overlap_seconds(self) -> float:
+        value = parse_interval(self.overlap)
+        assert value is not None  # validated
+        return value
 
 
 class InfinityHRFields(Section):
@@ -150,6 +180,7 @@ class InfinityHRSettings(VendorSettings):
     #: ``method``: a departments method; ``employees``: the tree is built from the employee records
     departments_from: Literal["method", "employees"] = "method"
     methods: InfinityHRMethods = Field(default_factory=InfinityHRMethods)
+    date_range: InfinityHRDateRange = Field(default_factory=InfinityHRDateRange)
     fields: InfinityHRFields = Field(default_factory=InfinityHRFields)
     status_values: InfinityHRStatusValues = Field(default_factory=InfinityHRStatusValues)
 
@@ -186,6 +217,16 @@ class WhosOffSettings(VendorSettings):
     token_renew_fraction: float = Field(0.8, gt=0, lt=1)
     #: seconds subtracted from the vendor's expiry for clock differences
     clock_skew_margin: float = Field(30.0, ge=0)
+    #: how often WhosOff is read (an interval like "1h"); unset: with InfinityHR's full reads
+    #: (``sync.full_every``)
+    read_every: str | None = None
+
+    @field_validator("read_every")
+    @classmethod
+    def _read_every(cls, v: str | None) -> str | None:
+        if v is not None and parse_interval(v) is None:
+            raise ValueError('must be an interval like "1h" (or left out: read with the full reads)')
+        return v
 
     @field_validator("ip_address")
     @classmethod

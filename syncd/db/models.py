@@ -116,6 +116,10 @@ class SourceState(Base):
     #: ``ok`` | ``stale``
     last_status: Mapped[str | None] = mapped_column(sa.String(16))
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    #: when the last trusted full read began (``sync.full_every`` counts from it)
+    last_full_at: Mapped[dt.datetime | None]
+    #: when the last trusted read, full or incremental, began: the next incremental read starts there
+    read_from: Mapped[dt.datetime | None]
 
 
 class QuarantineEntry(Base):

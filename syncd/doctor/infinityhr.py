@@ -20,10 +20,12 @@ AREA = "infinityhr"
 SAMPLE = 25
 
 
-def _roles(s: InfinityHRSettings) -> dict[str, str]:
+def _roles(s: InfinityHRSettings, incremental: bool) -> dict[str, str]:
     roles = {"authenticate": s.methods.authenticate, "employees": s.methods.employees}
     if s.departments_from == "method":
         roles["departments"] = s.methods.departments
+    if incremental:  # sync.full_every is not "0": the cycles between full reads read changes
+        roles["employees_changed"] = s.methods.employees_changed
     return roles
 
 
@@ -41,8 +43,11 @@ def _action_template(namespace: str, actions: dict[str, str]) -> str | None:
     return None
 
 
-def wsdl_check(s: InfinityHRSettings, namespace: str | None, actions: dict[str, str]) -> Check:
-    """The configured namespace, methods and SOAPActions against the WSDL's."""
+def wsdl_check(
+    s: InfinityHRSettings, namespace: str | None, actions: dict[str, str], *, incremental: bool = True
+) -> Check:
+    """The configured namespace, methods and SOAPActions against the WSDL's (``incremental``: the
+    method of the reads between full reads too)."""
     fix: dict[str, dict[str, object]] = {}
     problems: list[str] = []
     ns = namespace or s.namespace
@@ -55,13 +60,19 @@ def wsdl_check(s: InfinityHRSettings, namespace: str | None, actions: dict[str, 
     ):
         problems.append(f"its soapActions have the form {visible(template)}, not {visible(s.soap_action)}")
         fix.setdefault("infinityhr", {})["soap_action"] = template
-    for role, method in _roles(s).items():
+    for role, method in _roles(s, incremental).items():
         if method in actions:
             continue
         guesses = [op for op in actions if _looks_like(role, op)]
         if role == "departments" and not guesses:
             problems.append(f"it has no departments method ({visible(method)} is not among its operations)")
             fix.setdefault("infinityhr", {})["departments_from"] = "employees"
+        elif role == "employees_changed" and not guesses:
+            problems.append(
+                f"it has no method for the employees changed in a date range ({visible(method)} is not "
+                "among its operations): every cycle must then read everything"
+            )
+            fix.setdefault("sync", {})["full_every"] = "0"
         elif len(guesses) == 1:
             problems.append(
                 f"it has no operation {visible(method)}; {visible(guesses[0])} looks like the {role} method"
@@ -77,12 +88,16 @@ def wsdl_check(s: InfinityHRSettings, namespace: str | None, actions: dict[str, 
     )
 
 
-_ROLE_WORDS = {"authenticate": ("auth", "login", "logon", "session"), "employees": ("employee",),
-               "departments": ("department", "dept")}  # fmt: skip
+_ROLE_WORDS = {
+    "authenticate": ("auth", "login", "logon", "session"), "employees": ("employee",),
+    "departments": ("department", "dept"), "employees_changed": ("daterange", "modifiedsince"),
+}  # fmt: skip
 
 
 def _looks_like(role: str, op: str) -> bool:
     low = op.lower()
+    if role == "employees_changed":  # GetEmployeeChanges answers another shape: never a guess
+        return "employee" in low and any(w in low for w in _ROLE_WORDS[role])
     if role == "employees" and ("change" in low or "update" in low or "upsert" in low or "date" in low):
         return False
     return any(w in low for w in _ROLE_WORDS[role])
@@ -187,7 +202,8 @@ async def checks(settings: Settings, http: aiohttp.ClientSession) -> list[Check]
     out: list[Check] = []
     try:
         wsdl = await read_wsdl(client)
-        out.append(wsdl_check(s, wsdl.namespace, wsdl.actions))
+        incremental = settings.sync.full_every != "0"
+        out.append(wsdl_check(s, wsdl.namespace, wsdl.actions, incremental=incremental))
     except Exception as exc:
         out.append(failed(AREA, "wsdl", exc))
     try:

@@ -117,9 +117,7 @@ def _shared_strings(body: dict[str, Any]) -> dict[str, Any]:
     so every ledger body had its own copy of the same dozen keys and of the department, grade and
     position keys it repeats (at 100k, ~15 objects an entity; issue 18's memory).  Equal, same order."""
     intern = sys.intern
-    return {
-        intern(k): intern(v) if type(v) is str and len(v) <= _INTERN_MAX else v for k, v in body.items()
-    }
+    return {intern(k): intern(v) if type(v) is str and len(v) <= _INTERN_MAX else v for k, v in body.items()}
 
 
 #: longer values (rare: free text) are left as they are

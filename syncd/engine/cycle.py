@@ -29,6 +29,7 @@ from syncd.engine.journal import Job
 from syncd.engine.merge import Collided, Desired, Rules, Sources, merge
 from syncd.engine.plan import Op, make_plan, summarize
 from syncd.engine.pull import Pulled, SourceKind, pull_all
+from syncd.engine.reads import SOURCE_KINDS, ReadMode, Reads, overlay, plan_reads
 from syncd.engine.run_report import RunReport, record_finish, record_start
 from syncd.engine.stage import StageOutcome, load_snapshot, stage
 from syncd.errors import DatabaseError, SyncdError
@@ -144,7 +145,9 @@ async def _pull_to_apply(
     reconcile: frozenset[str] | None,
 ) -> None:
     collided = await collisions.load(ctx.sessions, retry_all=reconcile is not None)
-    sources = await _pull_and_stage(ctx, report, collided, dry_run=dry_run)
+    # an approval and a reconcile are judged against a full read, whatever the cadence says
+    reads = await plan_reads(ctx.sessions, ctx.settings, full=approved is not None or reconcile is not None)
+    sources = await _pull_and_stage(ctx, report, collided, reads, dry_run=dry_run)
     if sources is None:
         return
     ledger, digest = await ledger_read
@@ -198,11 +201,15 @@ async def _pull_to_apply(
 
 
 async def _pull_and_stage(
-    ctx: SyncContext, report: RunReport, collided: Mapping[str, Collided], *, dry_run: bool
+    ctx: SyncContext, report: RunReport, collided: Mapping[str, Collided], reads: Reads, *, dry_run: bool
 ) -> Sources | None:
-    """Pull both sources and stage them: what merge works from (None: no trusted read to plan from)."""
+    """Pull both sources (as far as ``reads`` says) and stage them: what merge works from (None: no
+    trusted read to plan from)."""
     t = time.monotonic()
-    pulled = await pull_all(ctx.infinityhr, ctx.whosoff, ctx.progress)
+    report.reads = reads.labels
+    log.info("pull.started", reads=reads.labels, why=reads.why)
+    reused = [key for key in SOURCE_KINDS if reads.mode(key) is ReadMode.REUSE]
+    pulled = await pull_all(ctx.infinityhr, ctx.whosoff, ctx.progress, skip=reused, changed=reads.changed)
     report.timings["pull"] = time.monotonic() - t
 
     t = time.monotonic()
@@ -210,15 +217,16 @@ async def _pull_and_stage(
         ctx.sessions, pulled, run_id=report.run_id, max_shrink=ctx.settings.sync.max_source_shrink,
         write=not dry_run, window_start=await records.first_good_counts(ctx.sessions, _window_start(ctx)),
     )  # fmt: skip
-    report.sources = {
+    report.sources = {  # the shrink guard's counts: whole reads only
         f"{s}:{k}": len(p.records) + len(p.rejects)
         for (s, k), p in pulled.items()
-        if outcomes[(s, k)].trusted
+        if outcomes[(s, k)].trusted and not p.changes
     }
     report.timings["stage"] = time.monotonic() - t
     report.stale = [(o.source, o.kind, o.reason or "") for o in outcomes.values() if not o.trusted]
-    for (source, kind), o in outcomes.items():
-        metrics.STALE_SOURCES.labels(f"{source}:{kind}").set(0 if o.trusted else 1)
+    for source, kind in SOURCE_KINDS:  # a source not read this cycle was trusted when last read
+        o = outcomes.get((source, kind))
+        metrics.STALE_SOURCES.labels(f"{source}:{kind}").set(0 if o is None or o.trusted else 1)
     untrusted = [key for key, o in outcomes.items() if not o.trusted]
     never = await records.never_trusted(ctx.sessions, untrusted)
     if never:
@@ -228,7 +236,7 @@ async def _pull_and_stage(
             result=RunResult.STALE,
         )
         return None
-    sources = await _sources(ctx, pulled, outcomes, collided)
+    sources = await _sources(ctx, pulled, outcomes, collided, reused)
     pulled.clear()
     return sources
 
@@ -320,16 +328,29 @@ async def _sources(
     pulled: Mapping[SourceKind, Pulled],
     outcomes: Mapping[SourceKind, StageOutcome],
     collided: Mapping[str, Collided],
+    reused: Sequence[SourceKind],
 ) -> Sources:
-    """What merge works from: a trusted read is what was just staged; a stale source plans from its
-    last good snapshot (and keeps that snapshot's read-time rejects frozen)."""
+    """What merge works from: a trusted full read is what was just staged; a trusted read of changes
+    is laid over the last trusted snapshot (:func:`syncd.engine.reads.overlay`); a stale source, or one
+    not read this cycle, plans from its last good snapshot (and keeps that snapshot's read-time rejects
+    frozen, less those a read of changes has just replaced)."""
     rejected = [r for key, p in pulled.items() if outcomes[key].trusted for r in p.rejects]
-    stale = [key for key, o in outcomes.items() if not o.trusted]
-    rejected += await quarantine.stage_rejects(ctx.sessions, stale)
+    kept = [key for key, o in outcomes.items() if not o.trusted or pulled[key].changes] + list(reused)
+    changed = {
+        (key, rid) for key, p in pulled.items() if p.changes and outcomes[key].trusted
+        for rid in (*p.records, *(r.record_id for r in p.rejects))
+    }  # fmt: skip
+    rejected += [
+        r for r in await quarantine.stage_rejects(ctx.sessions, kept)
+        if ((r.source, r.kind), r.record_id) not in changed
+    ]  # fmt: skip
 
     async def snapshot(source: str, kind: str) -> dict[str, Any]:
-        if outcomes[(source, kind)].trusted:
-            return pulled[(source, kind)].records
+        key = (source, kind)
+        if key in outcomes and outcomes[key].trusted:
+            if not pulled[key].changes:
+                return pulled[key].records
+            return overlay(await load_snapshot(ctx.sessions, source, kind), pulled[key])
         return await load_snapshot(ctx.sessions, source, kind)
 
     return Sources(

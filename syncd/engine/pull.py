@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ from syncd.vendors import (
     WhosOffDepartment,
     WhosOffUser,
 )
+from syncd.vendors.infinityhr import DateRange
 
 log = structlog.get_logger("syncd.engine.pull")
 
@@ -45,6 +47,10 @@ class Pulled:
     rejects: list[Reject] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    #: when the read began (the next read of changes starts there)
+    started_at: dt.datetime | None = None
+    #: only the records changed in a date range (:mod:`syncd.engine.reads`), not the whole source
+    changes: bool = False
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -56,12 +62,25 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
 
 #: staged employee fields; ``last_modified`` is the vendor's bookkeeping, not directory data
 _EMPLOYEE_FIELDS = tuple(f.name for f in dataclasses.fields(Employee) if f.name != "last_modified")
+#: of those, the values many records repeat (a department, a title, a status): each kept once, not once
+#: a record (memory at 100k)
+_SHARED = ("department_code", "job_title", "job_grade", "employment_status", "department_name",
+           "parent_department_code")  # fmt: skip
+_PLAIN = tuple(name for name in _EMPLOYEE_FIELDS if name not in _SHARED)
+assert set(_SHARED) <= set(_EMPLOYEE_FIELDS)
+_INTERN_MAX = 64
+
+
+def _shared(value: Any) -> Any:
+    return sys.intern(value) if type(value) is str and len(value) <= _INTERN_MAX else value
 
 
 def employee_payload(e: Employee) -> Payload:
     """The staged form of an employee.  SSN and PersonalEmail do not exist here (dropped at parse)."""
     # a shallow dict (the values are immutable): dataclasses.asdict deep-copies, a third of a no-op pull
-    data = {name: getattr(e, name) for name in _EMPLOYEE_FIELDS}
+    data = {name: getattr(e, name) for name in _PLAIN}
+    for name in _SHARED:
+        data[name] = _shared(getattr(e, name))
     data["hire_date"] = _iso(e.hire_date)
     data["termination_date"] = _iso(e.termination_date)
     return data
@@ -75,7 +94,7 @@ def wo_user_payload(u: WhosOffUser) -> Payload:
     return {
         "user_id": str(u.user_id), "staff_code": u.staff_code, "first_name": u.first_name,
         "middle_name": u.middle_name, "last_name": u.last_name, "email": u.email,
-        "title": u.title, "department_id": u.department_id, "status_id": u.status_id,
+        "title": _shared(u.title), "department_id": u.department_id, "status_id": u.status_id,
         "work_telephone": u.work_telephone, "mobile_telephone": u.mobile_telephone,
         "employment_ended_date": _iso(u.employment_ended_date),
     }  # fmt: skip
@@ -126,19 +145,22 @@ def _collect(
 # ------------------------------------------------------------------------------------- pulling
 
 
-async def _timed(source: str, kind: str, fn: Callable[[], Awaitable[Pulled]]) -> Pulled:
-    start = time.monotonic()
+async def _timed(
+    source: str, kind: str, fn: Callable[[], Awaitable[Pulled]], *, changes: bool = False
+) -> Pulled:
+    start, started_at = time.monotonic(), dt.datetime.now(dt.UTC)
     try:
         pulled = await fn()
     except (SyncdError, OSError, TimeoutError) as exc:
         pulled = Pulled(source, kind, error=f"{type(exc).__name__}: {exc}")
-        log.warning("pull.failed", source=source, kind=kind, error=pulled.error)
-    pulled.seconds = time.monotonic() - start
+        log.warning("pull.failed", source=source, kind=kind, changes=changes, error=pulled.error)
+    pulled.seconds, pulled.started_at, pulled.changes = time.monotonic() - start, started_at, changes
     if pulled.error is None:
         log.info(
             "pull.done",
             source=source,
             kind=kind,
+            changes=changes,
             records=len(pulled.records),
             rejected=len(pulled.rejects),
             seconds=round(pulled.seconds, 3),
@@ -146,23 +168,31 @@ async def _timed(source: str, kind: str, fn: Callable[[], Awaitable[Pulled]]) ->
     return pulled
 
 
-async def pull_infinityhr_employees(client: InfinityHRClient, progress: Progress = NULL_PROGRESS) -> Pulled:
+async def pull_infinityhr_employees(
+    client: InfinityHRClient, progress: Progress = NULL_PROGRESS, changed: DateRange | None = None
+) -> Pulled:
+    """Every employee, or (``changed``) those changed in that date range."""
     items: list[tuple[str, Payload]] = []
     invalid: list[InvalidRecord] = []
-    task = "pull InfinityHR employees"
+    task = "pull InfinityHR employees" + (" (changes)" if changed else "")
     read = 0
 
     def on_page(page: EmployeePage) -> None:  # a re-read (the pages disagreed) starts over at 1
         nonlocal read
-        read = (0 if page.page_number == 1 else read) + len(page.employees) + len(page.invalid)
+        if page.page_number == 1:
+            read = 0
+            items.clear()
+            invalid.clear()
+        read += len(page.employees) + len(page.invalid)
+        # each page becomes payloads at once: the parsed records are not all held as well (memory at 100k)
+        items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
+        invalid.extend(page.invalid)
         log.info("pull.progress", source="infinityhr", kind="employee", page=page.page_number, read=read,
-                 total=page.total_count)  # fmt: skip
+                 total=page.total_count, changes=changed is not None)  # fmt: skip
         progress.update(task, done=read, total=page.total_count)
 
     # a consistent read only (syncd/vendors/paging.py): else InconsistentReadError, and the source is stale
-    for page in await client.read_employee_pages(on_page):
-        items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
-        invalid.extend(page.invalid)
+    await client.read_employee_pages(on_page, changed, keep=False)
     progress.close(task)
     return _collect("infinityhr", "employee", items, invalid)
 
@@ -184,20 +214,36 @@ async def pull_whosoff_departments(client: WhosOffClient) -> Pulled:
 
 
 async def pull_all(
-    ihr: InfinityHRClient, wo: WhosOffClient, progress: Progress = NULL_PROGRESS
+    ihr: InfinityHRClient,
+    wo: WhosOffClient,
+    progress: Progress = NULL_PROGRESS,
+    *,
+    skip: Collection[SourceKind] = (),
+    changed: DateRange | None = None,
 ) -> dict[SourceKind, Pulled]:
-    """Both sources at once; departments and employees of InfinityHR one after the other (one session)."""
+    """Both sources at once; departments and employees of InfinityHR one after the other (one session).
+
+    ``skip``: source kinds not read this cycle; ``changed``: InfinityHR's employees changed in that
+    date range only (:mod:`syncd.engine.reads`)."""
+
+    def wanted(
+        source: str, kind: str, fn: Callable[[], Awaitable[Pulled]], **kw: Any
+    ) -> list[Awaitable[Pulled]]:
+        return [] if (source, kind) in skip else [_timed(source, kind, fn, **kw)]
 
     async def infinityhr() -> list[Pulled]:
-        depts = await _timed("infinityhr", "department", lambda: pull_infinityhr_departments(ihr))
-        emps = await _timed("infinityhr", "employee", lambda: pull_infinityhr_employees(ihr, progress))
-        return [depts, emps]
+        out = [await p for p in wanted("infinityhr", "department", lambda: pull_infinityhr_departments(ihr))]
+        emps = wanted(
+            "infinityhr", "employee", lambda: pull_infinityhr_employees(ihr, progress, changed),
+            changes=changed is not None,
+        )  # fmt: skip
+        return out + [await p for p in emps]
 
     async def whosoff() -> list[Pulled]:
         return list(
             await asyncio.gather(
-                _timed("whosoff", "user", lambda: pull_whosoff_users(wo)),
-                _timed("whosoff", "department", lambda: pull_whosoff_departments(wo)),
+                *wanted("whosoff", "user", lambda: pull_whosoff_users(wo)),
+                *wanted("whosoff", "department", lambda: pull_whosoff_departments(wo)),
             )
         )
 

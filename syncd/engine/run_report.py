@@ -47,6 +47,8 @@ class RunReport:
     recovered: ApplyResult | None = None
     #: record counts of the trusted reads, as ``"source:kind"`` (the shrink guard's window baseline)
     sources: dict[str, int] = field(default_factory=dict)
+    #: how each source kind was read (``full``, ``changes``, ``reuse``: :mod:`syncd.engine.reads`)
+    reads: dict[str, str] = field(default_factory=dict)
     #: an approval's operations that the current sources no longer want, and why (for the message)
     dropped: str | None = None
     #: ledger entries when the run started (None: the run stopped before it read the ledger)
@@ -250,6 +252,7 @@ async def record_finish(sessions: records.Sessions, report: RunReport, started: 
         "plan": report.summary,
         "timings": {k: round(v, 3) for k, v in report.timings.items()},
         "sources": report.sources,
+        "reads": report.reads,
     }
     if report.applied:
         counts["apply"] = report.applied.counts()

@@ -9,7 +9,7 @@ The file is TOML; every key is optional (the contract's default):
     soap_action = "{namespace}{method}" # the SOAPAction template (quoted on the wire)
     departments_method = false         # no departments method: employees carry department_name
                                        # and parent_department_code instead
-    [infinityhr.methods]               # authenticate, employees, departments: the method names
+    [infinityhr.methods]               # authenticate, employees, departments, employees_changed
     [infinityhr.fields]                # the element names of EmployeeInfo, by syncd's field name
     [infinityhr.status_values]         # active, leave, terminated: the value the service sends
 
@@ -37,6 +37,7 @@ DEFAULT_METHODS = {
     "authenticate": "Authenticate",
     "employees": "GetEmployeesAll",
     "departments": "GetDepartments",
+    "employees_changed": "GetEmployeesByDateRange",
 }
 #: the element names of EmployeeInfo (§2.2), by field; the last two appear only when the service has
 #: no departments method (the department tree then comes from the employee records)

@@ -302,6 +302,8 @@ class InfinityHRService:
                 size = _int(req, "PageSize", 500, 1, 1000)
                 if role == "employees":
                     result = self._employees_all(page, size)
+                elif role == "employees_changed":
+                    result = self._employees_by_date_range(method_el, page, size)
                 else:
                     result = self._employee_changes(method_el, page, size)
             session.last_used = self.clock()
@@ -395,13 +397,18 @@ class InfinityHRService:
             mutate(self.company, "delete", {"employee_id": employees[0].employee_id})
         return result
 
+    def _employees_by_date_range(self, method_el: ET.Element, page: int, size: int) -> list[etree._Element]:
+        """``GetEmployeesByDateRange``: the employees whose LastModified is in [BeginDate, EndDate],
+        by EmployeeID, paged like GetEmployeesAll (an employee deleted meanwhile is simply absent)."""
+        begin, end = _date_range(method_el)
+        changed = [e for e in self.company.employee_list() if begin <= e.last_modified <= end]
+        emps = etree.Element(self.q + "Employees", nsmap=self.nsmap)  # type: ignore[arg-type]
+        for emp in changed[(page - 1) * size : page * size]:
+            employee_xml(emps, emp, dialect=self.dialect, company=self.company)
+        return [*self._paging(len(changed), page, size), emps]
+
     def _employee_changes(self, method_el: ET.Element, page: int, size: int) -> list[etree._Element]:
-        begin_text = _text(method_el, "BeginDate", required=True) or ""
-        end_text = _text(method_el, "EndDate")
-        begin = parse_xs_datetime(begin_text)
-        end = parse_xs_datetime(end_text) if end_text else datetime.now(UTC)
-        if begin > end:
-            raise SoapFault("ArgumentException", "BeginDate is after EndDate")
+        begin, end = _date_range(method_el)
         kinds = {
             k
             for k, flag in (
@@ -423,6 +430,16 @@ class InfinityHRService:
             if change.employee is not None:
                 employee_xml(el, change.employee, "Employee", dialect=self.dialect, company=self.company)
         return [*self._paging(len(selected), page, size), changes]
+
+
+def _date_range(method_el: ET.Element) -> tuple[datetime, datetime]:
+    begin_text = _text(method_el, "BeginDate", required=True) or ""
+    end_text = _text(method_el, "EndDate")
+    begin = parse_xs_datetime(begin_text)
+    end = parse_xs_datetime(end_text) if end_text else datetime.now(UTC)
+    if begin > end:
+        raise SoapFault("ArgumentException", "BeginDate is after EndDate")
+    return begin, end
 
 
 def wsdl_document(dialect: InfinityHRDialect, methods: list[str]) -> bytes:

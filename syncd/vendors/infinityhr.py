@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -59,6 +60,8 @@ CONTENT_TYPE = "text/xml; charset=utf-8"
 
 log = structlog.get_logger("syncd.vendors")
 R = TypeVar("R")
+#: (begin, end) of an incremental read: the employees changed in between
+DateRange = tuple[dt.datetime, dt.datetime]
 
 
 # ------------------------------------------------------------------------------------- wire level
@@ -295,43 +298,63 @@ class InfinityHRClient:
                 task.cancel()
             await asyncio.gather(*ahead.values(), return_exceptions=True)
 
-    async def iter_employee_pages(self) -> AsyncGenerator[EmployeePage, None]:
-        """``GetEmployeesAll`` page by page (re-authenticating as needed, resuming at the failed page).
+    def _employees_method(self, changed: DateRange | None) -> tuple[str, list[tuple[str, str]]]:
+        """The method and its arguments after ``<request>``: every employee, or those changed in
+        ``changed`` (``[infinityhr.date_range]``)."""
+        if changed is None:
+            return self.settings.methods.employees, []
+        r = self.settings.date_range
+        begin, end = (t.astimezone(dt.UTC).strftime(r.format) for t in changed)
+        return self.settings.methods.employees_changed, [(r.begin, begin), (r.end, end)]
+
+    async def iter_employee_pages(
+        self, changed: DateRange | None = None
+    ) -> AsyncGenerator[EmployeePage, None]:
+        """``GetEmployeesAll`` (or, given ``changed``, the employees changed in that range) page by page,
+        re-authenticating as needed and resuming at the failed page.
 
         The pages are not checked against each other: :meth:`read_employee_pages` does that.
         """
+        method, extra = self._employees_method(changed)
         # aclosing: a reader that stops early closes the pages at once (cancelling what is asked ahead)
-        pages = self._pages(self.settings.methods.employees, "EmployeeInfo", self._parse_employee)
+        pages = self._pages(method, "EmployeeInfo", self._parse_employee, extra)
         async with contextlib.aclosing(pages):
             async for page, total, good, bad in pages:
                 yield EmployeePage(page, total, good, bad)
 
     async def read_employee_pages(
-        self, on_page: Callable[[EmployeePage], None] = lambda page: None
+        self,
+        on_page: Callable[[EmployeePage], None] = lambda page: None,
+        changed: DateRange | None = None,
+        *,
+        keep: bool = True,
     ) -> list[EmployeePage]:
-        """The pages of one consistent ``GetEmployeesAll`` read (:mod:`syncd.vendors.paging`).
+        """The pages of one consistent ``GetEmployeesAll`` read (:mod:`syncd.vendors.paging`), or of the
+        employees changed in ``changed`` (begin, end).
 
         An inconsistent read is read again once, from page 1; a second one raises
         :class:`~syncd.errors.InconsistentReadError` naming the checks that failed.  ``on_page`` sees
-        every page as it arrives (both reads).
+        every page as it arrives (both reads: a page 1 starts again).  ``keep=False``: the pages are
+        not returned (nor held: a caller that takes what it needs in ``on_page`` keeps one copy).
         """
         problems: list[str] = []
+        method, _ = self._employees_method(changed)
         for attempt in (1, 2):
             audit, pages = PageAudit("EmployeeID"), []
-            async with contextlib.aclosing(self.iter_employee_pages()) as reader:
+            async with contextlib.aclosing(self.iter_employee_pages(changed)) as reader:
                 async for page in reader:
                     ids = [e.employee_id for e in page.employees] + [r.record_id for r in page.invalid]
                     audit.add(page.page_number, page.total_count, ids, len(ids))
                     on_page(page)
-                    pages.append(page)
+                    if keep:
+                        pages.append(page)
             problem = audit.problem()
             if problem is None:
                 return pages
             problems.append(problem)
-            method = self.settings.methods.employees
             log.warning("read.inconsistent", vendor=VENDOR, method=method, attempt=attempt, problem=problem)
         message = f"the pages disagree, read twice: {problems[1]} (the first read: {problems[0]})"
-        raise InconsistentReadError(VENDOR, message, method=self.settings.methods.employees)
+        raise InconsistentReadError(VENDOR, message, method=method)
 
     async def get_employees_all(self) -> tuple[list[Employee], list[InvalidRecord]]:
         employees: dict[str, Employee] = {}

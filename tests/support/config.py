@@ -24,16 +24,25 @@ FAST = {"retry_backoff_initial": 0.05, "retry_backoff_max": 0.2, "retry_attempts
 #: check; tests/engine/test_drift.py and the benchmarks run it as configured by default
 NO_REASSERT = {"reassert_days": 0}
 
+#: every cycle reads both sources whole (the default reads only InfinityHR's changes between full
+#: reads, sync.full_every = "6h"): most tests change HR and expect the next cycle to see everything;
+#: tests/engine/test_incremental_reads.py, the demo and the benchmarks run the default cadence
+FULL_READS = {"full_every": "0"}
+
 #: in-process engine tests: fast retries, an unthrottled WORKBOX
 TESTS: Layer = {
     "infinityhr": FAST,
     "whosoff": FAST,
     "workbox": {**FAST, "requests_per_second": 2000.0},
-    "sync": NO_REASSERT,
+    "sync": {**NO_REASSERT, **FULL_READS},
 }
 
 #: a ``syncd`` command run by a test as a subprocess (JSON logs, two WORKBOX workers)
-COMMAND: Layer = {"workbox": {"max_concurrency": 2, "requests_per_second": 1000.0}, "log": {"format": "json"}}
+COMMAND: Layer = {
+    "workbox": {"max_concurrency": 2, "requests_per_second": 1000.0},
+    "log": {"format": "json"},
+    "sync": FULL_READS,
+}
 
 #: deletes are never held
 LENIENT_DELETES: Layer = {"sync": {"max_deletes": 1000, "max_delete_ratio": 1.0}}
@@ -41,7 +50,7 @@ LENIENT_DELETES: Layer = {"sync": {"max_deletes": 1000, "max_delete_ratio": 1.0}
 #: ``syncd run`` as a daemon under test: TESTS plus a short schedule and lease, health on a free port
 DAEMON: Layer = {
     **TESTS,
-    "sync": {"schedule": "2s", "lease_period": 3.0, "lease_wait": 0.0, **NO_REASSERT},
+    "sync": {"schedule": "2s", "lease_period": 3.0, "lease_wait": 0.0, **NO_REASSERT, **FULL_READS},
     "server": {"listen": "127.0.0.1:0", "shutdown_timeout": 5.0},
     "log": {"level": "info", "format": "json"},
 }
@@ -53,7 +62,7 @@ CAMPAIGN: Layer = {
     "infinityhr": {**_CAMPAIGN_FAST, "page_size": 20},
     "whosoff": _CAMPAIGN_FAST,
     "workbox": {**_CAMPAIGN_FAST, "requests_per_second": 1000.0},
-    "sync": {**LENIENT_DELETES["sync"], **NO_REASSERT},
+    "sync": {**LENIENT_DELETES["sync"], **NO_REASSERT, **FULL_READS},
 }
 
 #: the reliability campaigns' ``syncd`` subprocesses: CAMPAIGN plus two workers, a short lease,
