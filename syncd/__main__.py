@@ -1,7 +1,5 @@
-"""``python -m syncd`` → :func:`syncd.cli.main`."""
+"""``python -m syncd`` → :func:`syncd.cli.entry`."""
 
-import sys
+from syncd.cli import entry
 
-from syncd.cli import main
-
-sys.exit(main())
+entry()

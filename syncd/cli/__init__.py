@@ -9,11 +9,15 @@ commands: :mod:`.parser` (arguments), :mod:`.common`, :mod:`.check_config`, :mod
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import importlib
+import os
 import sys
+import threading
 import traceback
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 from syncd import _sigterm_as_ctrl_c, commands
 from syncd.cli.parser import build_parser
@@ -119,3 +123,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             message = f"syncd: unexpected error: {type(exc).__name__}: {first} (--debug shows the traceback)"
         print(message, file=sys.stderr)  # noqa: T201
         return ExitCode.FAILED
+
+
+def entry() -> NoReturn:
+    """The ``syncd`` console script and ``python -m syncd``: :func:`main`, then the process ends without
+    tearing the interpreter down object by object, which frees everything a big cycle left (a quarter
+    of a second at 300 employees, more at 100k) only for the process to lose it anyway.  What a normal
+    exit does that matters is done first: other threads joined, ``atexit`` handlers run (logging's
+    among them), both streams flushed."""
+    try:
+        code: int | str | None = main()
+    except SystemExit as exc:  # argparse: --help, --version, a usage error
+        code = exc.code
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()
+    if isinstance(code, str):  # SystemExit("message"): printed, exit 1, as Python does
+        print(code, file=sys.stderr)  # noqa: T201
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):  # a closed pipe: nothing more can be said anyway
+            stream.flush()
+    os._exit(code if isinstance(code, int) else 0)
