@@ -78,3 +78,12 @@ def test_the_cli_imports_no_engine_before_a_command_runs() -> None:
     probe = f"import sys, syncd.cli; print([m for m in {heavy!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_full_read_is_for_one_cycle_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--full-read`` belongs to ``--run-once`` and ``plan``; the daemon reads as sync.full_every says."""
+    from syncd.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--full-read"])
+    assert exc.value.code == 2 and "--full-read needs --run-once" in capsys.readouterr().err

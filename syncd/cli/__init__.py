@@ -98,8 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command, args.once = "run", True
         args.dry_run = args.dry_run or False
     if args.command is None:  # bare `syncd`: the daemon
-        if args.dry_run:
-            parser.error("--dry-run needs --run-once")
+        if args.dry_run or args.full_read:
+            parser.error(("--dry-run" if args.dry_run else "--full-read") + " needs --run-once")
         args.command, args.once, args.dry_run = "run", False, False
     try:
         return COMMANDS[args.command](args)

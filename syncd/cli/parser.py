@@ -35,6 +35,13 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
+#: what --full-read does (the cycles between full reads read only InfinityHR's changes)
+FULL_READ = (
+    "read both sources whole now, whatever sync.full_every says (a person HR purged is deleted only "
+    "after a full read)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="syncd",
@@ -44,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"syncd {__version__}")
     parser.add_argument("--run-once", action="store_true", help="same as `syncd run --once`")
     parser.add_argument("--dry-run", action="store_true", help="with --run-once: stop after the plan")
+    parser.add_argument("--full-read", action="store_true", help="with --run-once: " + FULL_READ)
     _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -57,10 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = add("run", "run the daemon (scheduled sync, health/metrics); with --once: one cycle, then exit")
     run.add_argument("--once", action="store_true", help="one pull → apply cycle, then exit")
     run.add_argument("--dry-run", action="store_true", help="stop after the plan (nothing is sent)")
+    run.add_argument("--full-read", action="store_true", help="with --once: " + FULL_READ)
 
     plan = add("plan", "pull and show what a sync would change, without applying it")
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout (logs on stderr)")
     plan.add_argument("--all", action="store_true", help="show every operation, not the first 200")
+    plan.add_argument("--full-read", action="store_true", help=FULL_READ)
 
     approve = add(
         "approve",

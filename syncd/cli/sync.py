@@ -20,8 +20,6 @@ from syncd.engine.cycle import approve, run_cycle
 from syncd.errors import ConfigError, LeaseHeldError, UsageError
 from syncd.literal import literal
 from syncd.logging import terminal_console
-from syncd.service.daemon import run_daemon
-from syncd.service.health import healthcheck as healthcheck_probe
 from syncd.service.lease import LeaderLease, hold_lease
 from syncd.states import ExitCode, RunResult
 
@@ -35,12 +33,15 @@ async def _once(
         if console is not None:  # a live progress display on a terminal; log lines print above it
             ctx.progress = stack.enter_context(report_mod.TerminalProgress(console))
         async with interruptible(ctx):
+            full = getattr(args, "full_read", False)
             if dry_run:  # sends nothing: no lease needed
-                report = await run_cycle(ctx, trigger=trigger, dry_run=True, reconcile=reconcile)
+                report = await run_cycle(
+                    ctx, trigger=trigger, dry_run=True, reconcile=reconcile, full_read=full
+                )
             else:
                 async with _lease(settings, ctx) as lease:
                     ctx.fencing_token = lease.token
-                    report = await run_cycle(ctx, trigger=trigger, reconcile=reconcile)
+                    report = await run_cycle(ctx, trigger=trigger, reconcile=reconcile, full_read=full)
     out = report_mod.console()
     if dry_run:
         report_mod.print_plan(report, out)
@@ -58,6 +59,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.once:
         if args.dry_run:
             raise UsageError("--dry-run needs --once (the daemon always applies)")
+        if getattr(args, "full_read", False):
+            raise UsageError("--full-read needs --once (the daemon reads as sync.full_every says)")
+        from syncd.service.daemon import run_daemon  # the scheduler and the server: the daemon only
+
         return run_async(run_daemon, load(args))
     return run_async(_once, args, load(args), args.dry_run)
 
@@ -69,6 +74,8 @@ async def reconcile(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _healthcheck(args: argparse.Namespace, settings: Settings | None) -> int:
+    from syncd.service.health import healthcheck as healthcheck_probe
+
     ok, line = await healthcheck_probe(settings, args.url)
     print(line, file=sys.stdout if ok else sys.stderr)
     return ExitCode.OK if ok else ExitCode.FAILED
@@ -86,7 +93,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
 
 async def plan(args: argparse.Namespace, settings: Settings) -> int:
     async with SyncContext.open(settings) as ctx, interruptible(ctx):
-        report = await run_cycle(ctx, trigger="plan", dry_run=True)
+        report = await run_cycle(ctx, trigger="plan", dry_run=True, full_read=args.full_read)
     if args.json:
         print(report_mod.plan_json(report))  # noqa: T201
     else:

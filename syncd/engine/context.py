@@ -7,7 +7,6 @@ daemon's lifetime).
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from syncd.db.models import LedgerEntry
 from syncd.engine.apply import Applier
 from syncd.engine.plan import ledger_digest
 from syncd.engine.progress import NULL_PROGRESS, Progress
+from syncd.engine.shared import shared_strings
 from syncd.vendors import InfinityHRClient, WhosOffClient, WorkboxClient
 
 Ledger = dict[tuple[str, str], dict[str, Any]]
@@ -109,16 +109,4 @@ class SyncContext:
         async with self.sessions() as db:
             rows = (await db.execute(sa.select(*cols))).all()
         digest = ledger_digest((kind, key, hashed) for kind, key, _, hashed in rows)
-        return {(kind, key): _shared_strings(body) for kind, key, body, _ in rows}, digest
-
-
-def _shared_strings(body: dict[str, Any]) -> dict[str, Any]:
-    """``body`` with its keys and short string values interned: each row's JSON is decoded on its own,
-    so every ledger body had its own copy of the same dozen keys and of the department, grade and
-    position keys it repeats (at 100k, ~15 objects an entity; issue 18's memory).  Equal, same order."""
-    intern = sys.intern
-    return {intern(k): intern(v) if type(v) is str and len(v) <= _INTERN_MAX else v for k, v in body.items()}
-
-
-#: longer values (rare: free text) are left as they are
-_INTERN_MAX = 64
+        return {(kind, key): shared_strings(body) for kind, key, body, _ in rows}, digest

@@ -57,10 +57,12 @@ async def run_cycle(
     today: dt.date | None = None,
     approved: Plan | None = None,
     reconcile: frozenset[str] | None = None,
+    full_read: bool = False,
 ) -> RunReport:
     """One full cycle (``approved``: a held plan someone approved, applied as far as it is still
     wanted; ``reconcile``: the kinds re-asserted whole, ``syncd reconcile``; given at all, even empty,
-    it also tries every member a collision held back, :mod:`syncd.engine.collisions`).  Never raises
+    it also tries every member a collision held back, :mod:`syncd.engine.collisions`; ``full_read``:
+    both sources read whole, whatever ``sync.full_every`` says).  Never raises
     for a vendor or input problem: the report says what happened."""
     started = time.monotonic()
     with dbe.translate_errors(ctx.engine):
@@ -72,7 +74,7 @@ async def run_cycle(
             with dbe.translate_errors(ctx.engine), relaxed_gc():
                 await _cycle(
                     ctx, report, today or dt.datetime.now(dt.UTC).date(), dry_run=dry_run, approved=approved,
-                    reconcile=reconcile,
+                    reconcile=reconcile, full_read=full_read,
                 )  # fmt: skip
                 await identity.check(ctx.engine, ctx.database)  # still the database we opened?
         except SyncdError as exc:
@@ -118,14 +120,18 @@ async def _cycle(
     dry_run: bool,
     approved: Plan | None,
     reconcile: frozenset[str] | None,
+    full_read: bool,
 ) -> None:
     # The ledger changes only when this leader settles an operation: read it while the sources are
     # pulled (the database is idle then, the pull mostly waits on the network).
     ledger_read = asyncio.create_task(ctx.ledger_and_digest(), name="read the ledger")
     try:
+        # an approval and a reconcile are judged against a full read, whatever the cadence says
+        full = full_read or approved is not None or reconcile is not None
         await _pull_to_apply(
-            ctx, report, ledger_read, today, dry_run=dry_run, approved=approved, reconcile=reconcile
-        )
+            ctx, report, ledger_read, today, dry_run=dry_run, approved=approved, reconcile=reconcile,
+            full_read=full,
+        )  # fmt: skip
     finally:
         if not ledger_read.done():
             ledger_read.cancel()
@@ -143,10 +149,10 @@ async def _pull_to_apply(
     dry_run: bool,
     approved: Plan | None,
     reconcile: frozenset[str] | None,
+    full_read: bool,
 ) -> None:
     collided = await collisions.load(ctx.sessions, retry_all=reconcile is not None)
-    # an approval and a reconcile are judged against a full read, whatever the cadence says
-    reads = await plan_reads(ctx.sessions, ctx.settings, full=approved is not None or reconcile is not None)
+    reads = await plan_reads(ctx.sessions, ctx.settings, full=full_read)
     sources = await _pull_and_stage(ctx, report, collided, reads, dry_run=dry_run)
     if sources is None:
         return

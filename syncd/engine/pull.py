@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import sys
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 import structlog
 
 from syncd.engine.progress import NULL_PROGRESS, Progress
+from syncd.engine.shared import share
 from syncd.engine.validate import Reject, id_problem
 from syncd.errors import SyncdError
 from syncd.vendors import (
@@ -68,11 +68,6 @@ _SHARED = ("department_code", "job_title", "job_grade", "employment_status", "de
            "parent_department_code")  # fmt: skip
 _PLAIN = tuple(name for name in _EMPLOYEE_FIELDS if name not in _SHARED)
 assert set(_SHARED) <= set(_EMPLOYEE_FIELDS)
-_INTERN_MAX = 64
-
-
-def _shared(value: Any) -> Any:
-    return sys.intern(value) if type(value) is str and len(value) <= _INTERN_MAX else value
 
 
 def employee_payload(e: Employee) -> Payload:
@@ -80,7 +75,7 @@ def employee_payload(e: Employee) -> Payload:
     # a shallow dict (the values are immutable): dataclasses.asdict deep-copies, a third of a no-op pull
     data = {name: getattr(e, name) for name in _PLAIN}
     for name in _SHARED:
-        data[name] = _shared(getattr(e, name))
+        data[name] = share(getattr(e, name))
     data["hire_date"] = _iso(e.hire_date)
     data["termination_date"] = _iso(e.termination_date)
     return data
@@ -94,7 +89,7 @@ def wo_user_payload(u: WhosOffUser) -> Payload:
     return {
         "user_id": str(u.user_id), "staff_code": u.staff_code, "first_name": u.first_name,
         "middle_name": u.middle_name, "last_name": u.last_name, "email": u.email,
-        "title": _shared(u.title), "department_id": u.department_id, "status_id": u.status_id,
+        "title": share(u.title), "department_id": u.department_id, "status_id": u.status_id,
         "work_telephone": u.work_telephone, "mobile_telephone": u.mobile_telephone,
         "employment_ended_date": _iso(u.employment_ended_date),
     }  # fmt: skip

@@ -23,6 +23,7 @@ from syncd.commands import command
 from syncd.db.models import SOURCE_TABLES, SourceState, utcnow
 from syncd.engine.plan import canonical
 from syncd.engine.pull import Payload, Pulled, SourceKind
+from syncd.engine.shared import shared_strings
 
 log = structlog.get_logger("syncd.engine.stage")
 
@@ -211,6 +212,15 @@ async def load_snapshot(
     sessions: async_sessionmaker[AsyncSession], source: str, kind: str
 ) -> dict[str, Payload]:
     table = SOURCE_TABLES[(source, kind)]
+    out: dict[str, Payload] = {}
+    # streamed in batches: the whole result (raw JSON, decoded rows) is never held beside the snapshot
+    stmt = sa.select(table.c.id, table.c.payload).execution_options(yield_per=_LOAD_BATCH)
     async with sessions() as db:
-        rows = (await db.execute(sa.select(table.c.id, table.c.payload))).all()
-    return {rid: payload for rid, payload in rows}
+        result = await db.stream(stmt)
+        async for batch in result.partitions():
+            for rid, payload in batch:
+                out[rid] = shared_strings(payload)
+    return out
+
+
+_LOAD_BATCH = 2000

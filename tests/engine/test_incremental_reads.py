@@ -141,3 +141,19 @@ async def test_a_failed_read_of_changes_falls_back_to_the_last_trusted_snapshot(
     assert again.summary == {"user": {"update": 1}}
     member = _member(world.sb, eid)
     assert member is not None and "Missed" in str(member)
+
+
+async def test_a_full_read_on_request_deletes_a_purged_person_between_full_reads(world: World) -> None:
+    """``syncd --run-once --full-read`` (and ``plan --full-read``): the operator need not wait."""
+    assert (await run_cycle(world.ctx)).exit_code == 0
+    purged = _active(world.sb, 1)[0]
+    world.sb.mutate("delete", employee_id=purged)
+    preview = await run_cycle(world.ctx, dry_run=True, full_read=True)
+    assert preview.reads["infinityhr:employee"] == "full" and preview.summary == {"user": {"delete": 1}}
+
+    report = await run_cycle(world.ctx, full_read=True)
+
+    assert report.reads["whosoff:user"] == "full" and report.exit_code == 0, report.message()
+    assert _member(world.sb, purged) is None
+    after = await run_cycle(world.ctx)
+    assert after.reads["infinityhr:employee"] == "changes", "the full read restarted the cadence"

@@ -27,3 +27,26 @@ async def test_ledger_bodies_share_their_keys_and_repeated_values(db_url: str) -
     assert a == {"emailAddr": "a@example.com", "deptExternalKey": "dept-0001"}
     assert next(iter(a)) is next(iter(b))
     assert a["deptExternalKey"] is b["deptExternalKey"]
+
+
+async def test_staged_snapshots_and_pulled_payloads_share_what_records_repeat(db_url: str) -> None:
+    """The same for the snapshots an incremental cycle reads back from staging, and for the payloads
+    of a pull: one copy of each key and of the department, title and status values."""
+    from syncd.engine.pull import pull_infinityhr_employees
+    from syncd.engine.stage import load_snapshot, stage
+
+    async with (
+        run_sandbox(SandboxOptions(employees=40, seed=3, port=0)) as sb,
+        SyncContext.open(settings_for(sb, db_url)) as ctx,
+    ):
+        pulled = await pull_infinityhr_employees(ctx.infinityhr)
+        await stage(ctx.sessions, {("infinityhr", "employee"): pulled}, run_id=1, max_shrink=0.1)
+        snapshot = await load_snapshot(ctx.sessions, "infinityhr", "employee")
+    for records in (pulled.records, snapshot):
+        for field in ("department_code", "employment_status"):
+            by_value: dict[str, list[dict[str, object]]] = {}
+            for payload in records.values():
+                by_value.setdefault(str(payload[field]), []).append(payload)
+            a, b = next(group for group in by_value.values() if len(group) > 1)[:2]
+            assert a[field] is b[field], field
+            assert next(iter(a)) is next(iter(b))
