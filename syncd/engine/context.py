@@ -21,7 +21,7 @@ from syncd.db.models import LedgerEntry
 from syncd.engine.apply import Applier
 from syncd.engine.plan import ledger_digest
 from syncd.engine.progress import NULL_PROGRESS, Progress
-from syncd.engine.shared import shared_strings
+from syncd.engine.shared import LOAD_BATCH, shared_strings
 from syncd.vendors import InfinityHRClient, WhosOffClient, WorkboxClient
 
 Ledger = dict[tuple[str, str], dict[str, Any]]
@@ -106,7 +106,14 @@ class SyncContext:
         """The ledger and its :meth:`ledger_digest`, from one read (a plan records the digest of the
         very ledger it was made from)."""
         cols = (LedgerEntry.kind, LedgerEntry.external_key, LedgerEntry.body, LedgerEntry.body_hash)
+        ledger: Ledger = {}
+        hashes: list[tuple[str, str, str]] = []
+        # streamed in batches: the whole result (raw JSON, decoded rows) is never held beside the ledger
+        stmt = sa.select(*cols).execution_options(yield_per=LOAD_BATCH)
         async with self.sessions() as db:
-            rows = (await db.execute(sa.select(*cols))).all()
-        digest = ledger_digest((kind, key, hashed) for kind, key, _, hashed in rows)
-        return {(kind, key): shared_strings(body) for kind, key, body, _ in rows}, digest
+            result = await db.stream(stmt)
+            async for batch in result.partitions():
+                for kind, key, body, hashed in batch:
+                    ledger[(kind, key)] = shared_strings(body)
+                    hashes.append((kind, key, hashed))
+        return ledger, ledger_digest(hashes)

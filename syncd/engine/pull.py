@@ -31,6 +31,7 @@ from syncd.vendors import (
     WhosOffDepartment,
     WhosOffUser,
 )
+from syncd.vendors.common import consume
 from syncd.vendors.infinityhr import DateRange
 
 log = structlog.get_logger("syncd.engine.pull")
@@ -199,7 +200,8 @@ async def pull_infinityhr_departments(client: InfinityHRClient) -> Pulled:
 
 async def pull_whosoff_users(client: WhosOffClient) -> Pulled:
     users, invalid = await client.get_users(status_id=99)
-    return _collect("whosoff", "user", [(str(u.user_id), wo_user_payload(u)) for u in users], invalid)
+    items = list(consume(users, lambda u: (str(u.user_id), wo_user_payload(u))))
+    return _collect("whosoff", "user", items, invalid)
 
 
 async def pull_whosoff_departments(client: WhosOffClient) -> Pulled:

@@ -1,5 +1,6 @@
 """Values many records repeat (a department, a title, a status, every JSON key) kept once in memory,
-not once a record: at 100k employees each copy is ~15 objects an entity (issue 18's memory).
+not once a record: at 100k employees each copy is ~15 objects an entity (issue 18's memory).  Whole
+tables read into memory are read in batches of :data:`LOAD_BATCH` rows for the same reason.
 
 Equal values, same order: nothing downstream can tell the difference.
 """
@@ -11,6 +12,8 @@ from typing import Any
 
 #: longer values (rare: free text) are left as they are
 INTERN_MAX = 64
+#: rows decoded at a time when a whole table is read into memory (the ledger, a staged snapshot)
+LOAD_BATCH = 2000
 
 
 def share(value: Any) -> Any:

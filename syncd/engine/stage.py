@@ -23,7 +23,7 @@ from syncd.commands import command
 from syncd.db.models import SOURCE_TABLES, SourceState, utcnow
 from syncd.engine.plan import canonical
 from syncd.engine.pull import Payload, Pulled, SourceKind
-from syncd.engine.shared import shared_strings
+from syncd.engine.shared import LOAD_BATCH, shared_strings
 
 log = structlog.get_logger("syncd.engine.stage")
 
@@ -214,13 +214,10 @@ async def load_snapshot(
     table = SOURCE_TABLES[(source, kind)]
     out: dict[str, Payload] = {}
     # streamed in batches: the whole result (raw JSON, decoded rows) is never held beside the snapshot
-    stmt = sa.select(table.c.id, table.c.payload).execution_options(yield_per=_LOAD_BATCH)
+    stmt = sa.select(table.c.id, table.c.payload).execution_options(yield_per=LOAD_BATCH)
     async with sessions() as db:
         result = await db.stream(stmt)
         async for batch in result.partitions():
             for rid, payload in batch:
                 out[rid] = shared_strings(payload)
     return out
-
-
-_LOAD_BATCH = 2000

@@ -27,7 +27,7 @@ from syncd.errors import (
     VendorConfigError,
     VendorError,
 )
-from syncd.vendors.common import InvalidRecord, split_records
+from syncd.vendors.common import InvalidRecord, consume, split_records
 from syncd.vendors.credentials import Clock, Grant, WhosOffTokenManager, with_renewal
 from syncd.vendors.transport import Transport, read_bounded
 from syncd.vendors.whosoff_models import WhosOffDepartment, WhosOffUser, parse_department, parse_user
@@ -264,7 +264,7 @@ class WhosOffClient:
         """Every user of the company (``status_id`` 0 disabled, 1 active, 99 both) in one response."""
         body = {"map_type_id": 0, "map_id": 0, "status_id": status_id}
         data = await self._data_call("POST", "/user/retrieve", "user/retrieve", body)
-        return split_records([parse_user(r, self.settings.email_field) for r in data])
+        return split_records(list(consume(data, lambda r: parse_user(r, self.settings.email_field))))
 
     async def raw_users(self) -> list[Any]:
         """The user list as the service sends it (for ``syncd doctor``, which shows key names only)."""
