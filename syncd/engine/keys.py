@@ -8,6 +8,7 @@ digits of SHA-256 over the UTF-8 of the original id, so two ids that slug alike 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -34,10 +35,12 @@ def source_key(source_id: str) -> str:
     return source_id if fits(source_id) else hashed_key(source_id, "k-")
 
 
+@functools.lru_cache(maxsize=4096)  # a few dozen names, asked once a member (100k times a cycle)
 def grade_key(name: str) -> str:
     return hashed_key(name, "g-")
 
 
+@functools.lru_cache(maxsize=4096)
 def position_key(name: str) -> str:
     return hashed_key(name, "p-")
 

@@ -119,10 +119,10 @@ class EmployeeReader:
         self.status = dict(status)
         #: the elements read (nothing else of a record is kept, not even in an InvalidRecord)
         self.elements = frozenset(self.fields.values()) - PRIVATE_FIELDS
+        self._strings = [(attr, self.fields[attr]) for attr in _STR_FIELDS]
 
     def __call__(self, el: etree._Element) -> Employee | InvalidRecord:
-        raw = fields_of(el, drop=PRIVATE_FIELDS)
-        fields = {name: value for name, value in raw.items() if name in self.elements}
+        fields = fields_of(el, drop=PRIVATE_FIELDS, keep=self.elements)
         try:
             return self._employee(fields)
         except InvalidValue as exc:
@@ -133,7 +133,7 @@ class EmployeeReader:
         employee_id = fields.get(f["employee_id"])
         if not employee_id:
             raise InvalidValue(f"{f['employee_id']} is missing")
-        values = {attr: fields.get(f[attr]) for attr in _STR_FIELDS}
+        values = {attr: fields.get(element) for attr, element in self._strings}
         status = fields.get(f["employment_status"])
         if status is not None and status not in self.status:
             known = ", ".join(sorted(self.status))
