@@ -51,9 +51,12 @@ def timed(argv: list[str], log: Path) -> dict[str, Any]:
     wall = time.monotonic() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
     finished: dict[str, Any] = {}
+    applied: dict[str, Any] = {}  # the last apply.progress: operations settled, seconds since the first
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith("{") and '"run.finished"' in line:
             finished = json.loads(line)
+        elif line.startswith("{") and '"apply.progress"' in line:
+            applied = json.loads(line)
     return {
         "wall_s": wall,
         "cpu_s": usage.ru_utime + usage.ru_stime,
@@ -61,6 +64,8 @@ def timed(argv: list[str], log: Path) -> dict[str, Any]:
         "exit": proc.returncode,
         "run_s": finished.get("seconds"),
         "result": finished.get("result"),
+        "applied": applied.get("done"),
+        "apply_s": applied.get("seconds"),
     }
 
 

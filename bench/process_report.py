@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.worker import CONCURRENCY, LATENCY_MS
+
 HEAD = ["sandbox loop", "scenario", "page", "wall s", "CPU s", "run s", "peak RSS MB", "notes"]
 
 #: issue 18's whole-process targets
@@ -11,6 +13,7 @@ NOOP_RATIO = 1.5
 VERSION_S = 0.3
 RSS_MB = 400
 CHANGED_RATIO = 0.3
+APPLY_BOUND, APPLY_BARE = 0.85, 0.95
 
 
 def _target(name: str, met: bool | None, figure: str, limit: str) -> dict[str, Any]:
@@ -30,15 +33,17 @@ def targets(leg: dict[str, Any]) -> list[dict[str, Any]]:
         sc = part["scenarios"]
         raw = raw_seconds(part)
         noop = sc.get("noop")
-        if noop:
-            ratio = noop["wall_s"] / raw
-            out.append(_target(
-                f"{tag}: no-op `syncd --run-once` ≤ {NOOP_RATIO} × raw (pages of {noop['page_size']})"
-                + ("" if n >= 100_000 else " (target is at 100k)"),
-                ratio <= NOOP_RATIO,
-                f"{noop['wall_s']:.2f} s wall, {noop['cpu_s']:.2f} s CPU = {ratio:.2f} × raw {raw:.2f} s",
-                f"≤ {NOOP_RATIO:.2f} ×",
-            ))  # fmt: skip
+        for name in ("noop", "noop-page-1000"):
+            s = sc.get(name)
+            if s:
+                ratio = s["wall_s"] / raw
+                out.append(_target(
+                    f"{tag}: no-op `syncd --run-once` ≤ {NOOP_RATIO} × raw (pages of {s['page_size']}; "
+                    "the raw baseline reads pages of 500)",
+                    ratio <= NOOP_RATIO,
+                    f"{s['wall_s']:.2f} s wall, {s['cpu_s']:.2f} s CPU = {ratio:.2f} × raw {raw:.2f} s",
+                    f"≤ {NOOP_RATIO:.2f} ×",
+                ))  # fmt: skip
         inc = sc.get("noop-incremental")
         if inc and noop:
             share = inc["wall_s"] / noop["wall_s"]
@@ -48,6 +53,19 @@ def targets(leg: dict[str, Any]) -> list[dict[str, Any]]:
                 f"the full no-op's {noop['wall_s']:.2f} s", "printed",
             ))  # fmt: skip
         init, ch = sc.get("initial"), sc.get("changed")
+        if init and init.get("applied") and init.get("apply_s"):
+            rate = init["applied"] / init["apply_s"]
+            bound = 1000 / LATENCY_MS * CONCURRENCY
+            bare = part["baseline"].get("push_ops_per_s") or 0.0
+            out.append(_target(
+                f"{tag}: initial sync's apply window ≥ {APPLY_BOUND:.0%} of the latency bound and ≥ "
+                f"{APPLY_BARE:.0%} of a bare client measured in the same run",
+                rate >= APPLY_BOUND * bound and bool(bare) and rate >= APPLY_BARE * bare,
+                f"{init['applied']:,} operations in {init['apply_s']:.1f} s = {rate:.0f} ops/s: "
+                f"{rate / bound:.2f} of the bound {bound:.0f} ops/s, "
+                + (f"{rate / bare:.2f} of the bare client's {bare:.0f} ops/s" if bare else "no bare client"),
+                f"≥ {APPLY_BOUND:.2f} / ≥ {APPLY_BARE:.2f}",
+            ))  # fmt: skip
         expected = part.get("mutation", {}).get("expected_total")
         if ch and expected is not None and noop:
             share = noop["workbox_requests"]  # a no-op sends its re-assertion share and nothing else

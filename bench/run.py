@@ -406,6 +406,7 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
         "WhosOff overlap 0.6, N/50 departments.  The sandbox process runs on "
         f"{m.get('sandbox_loop', 'asyncio')}; syncd on the standard asyncio loop.",
         "",
+        *([data["note"], ""] if data.get("note") else []),
         "## Targets",
         "",
         "| target | figure | limit | met |",
