@@ -24,15 +24,14 @@ import defusedxml.ElementTree as SafeET
 from aiohttp import web
 from lxml import etree
 
-from .data import Company, Employee, EmployeeChange
+from .data import Company, EmployeeChange
 from .dialect import InfinityHRDialect
 from .faults import FaultInjector, send_truncated_gzip, vendor_middleware
+from .infinityhr_xml import IHR_NS, NIL, XSI_NS, add_value, employee_xml, wsdl_document, xs_datetime
 from .mutations import mutate
 from .reqlog import RequestLog, set_code, set_op
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-IHR_NS = "http://www.infinityhr.com/webservices/"
-XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 XSD_NS = "http://www.w3.org/2001/XMLSchema"
 VENDOR_ID = "sandbox-vendor"
 VENDOR_PASSWORD = "sandbox-vendor-pass"  # noqa: S105 (sandbox-only credential)
@@ -40,8 +39,6 @@ INACTIVE_VENDOR_ID = "inactive-vendor"
 INACTIVE_VENDOR_PASSWORD = "inactive-vendor-pass"  # noqa: S105
 COMPANY_ID = "ACME"
 XML_CT = "text/xml; charset=utf-8"
-NIL = f"{{{XSI_NS}}}nil"
-_Q = "{" + IHR_NS + "}"
 BILLION_LAUGHS = (
     '<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
     + "".join(f'<!ENTITY lol{i} "{(f"&lol{i - 1};" if i > 1 else "&lol;") * 10}">' for i in range(1, 10))
@@ -64,12 +61,6 @@ class Session:
     vendor_id: str
     start: float
     last_used: float
-
-
-def xs_datetime(value: datetime) -> str:
-    value = value.astimezone(UTC)
-    spec = "milliseconds" if value.microsecond else "seconds"
-    return value.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 def parse_xs_datetime(text: str) -> datetime:
@@ -113,59 +104,6 @@ def _bool(parent: ET.Element, name: str) -> bool:
     if text not in ("true", "false", "1", "0"):
         raise SoapFault("ArgumentException", f"{name} must be an xs:boolean")
     return text in ("true", "1")
-
-
-def _add(parent: etree._Element, name: str, value: str | None, q: str = _Q) -> None:
-    el = etree.SubElement(parent, q + name)
-    if value is None:
-        el.set(NIL, "true")
-    else:
-        el.text = value
-
-
-_STATUS_ROLE = {"Active": "active", "Leave": "leave", "Terminated": "terminated"}
-
-
-def employee_xml(
-    parent: etree._Element,
-    emp: Employee,
-    tag: str = "EmployeeInfo",
-    *,
-    dialect: InfinityHRDialect | None = None,
-    company: Company | None = None,
-) -> None:
-    """One EmployeeInfo in ``dialect``'s element names and status values; with no departments
-    method, the department's name and parent code ride on the record (``company`` gives them)."""
-    d = dialect or InfinityHRDialect()
-    q = "{" + d.namespace + "}"
-    el = etree.SubElement(parent, q + tag)
-    values: list[tuple[str, str | None]] = [
-        ("employee_id", emp.employee_id),
-        ("payroll_employee_id", emp.payroll_id),
-        ("ssn", emp.ssn),
-        ("first_name", emp.first_name),
-        ("middle_name", emp.middle_name),
-        ("last_name", emp.last_name),
-        ("preferred_name", emp.preferred_name),
-        ("work_email", emp.work_email),
-        ("personal_email", emp.personal_email),
-        ("work_phone", emp.work_phone),
-        ("mobile_phone", emp.mobile_phone),
-        ("department_code", emp.department_code),
-        ("job_title", emp.job_title),
-        ("job_grade", emp.job_grade),
-        ("supervisor_employee_id", emp.supervisor_id),
-        ("employment_status", d.status_values.get(_STATUS_ROLE.get(emp.status, ""), emp.status)),
-        ("hire_date", emp.hire_date.isoformat()),
-        ("termination_date", emp.termination_date.isoformat() if emp.termination_date else None),
-        ("last_modified", xs_datetime(emp.last_modified)),
-    ]
-    if not d.departments_method and company is not None:
-        dept = company.departments.get(emp.department_code)
-        values.append(("department_name", dept.name if dept else None))
-        values.append(("parent_department_code", dept.parent_code if dept else None))
-    for name, value in values:
-        _add(el, d.fields[name], value, q)
 
 
 class InfinityHRService:
@@ -372,10 +310,10 @@ class InfinityHRService:
         deps = etree.Element(self.q + "Departments", nsmap=self.nsmap)  # type: ignore[arg-type]
         for dep in self.company.departments.values():
             el = etree.SubElement(deps, self.q + "DepartmentInfo")
-            _add(el, "DepartmentCode", dep.code, self.q)
-            _add(el, "Name", dep.name, self.q)
-            _add(el, "ParentDepartmentCode", dep.parent_code, self.q)
-            _add(el, "IsActive", "true" if dep.is_active else "false", self.q)
+            add_value(el, "DepartmentCode", dep.code, self.q)
+            add_value(el, "Name", dep.name, self.q)
+            add_value(el, "ParentDepartmentCode", dep.parent_code, self.q)
+            add_value(el, "IsActive", "true" if dep.is_active else "false", self.q)
         return [deps]
 
     def _paging(self, total: int, page: int, size: int) -> list[etree._Element]:
@@ -424,9 +362,9 @@ class InfinityHRService:
         changes = etree.Element(self.q + "Changes", nsmap=self.nsmap)  # type: ignore[arg-type]
         for change in selected[(page - 1) * size : page * size]:
             el = etree.SubElement(changes, self.q + "EmployeeChange")
-            _add(el, "EmployeeID", change.employee_id, self.q)
-            _add(el, "ChangeType", change.change_type, self.q)
-            _add(el, "ChangeDate", xs_datetime(change.change_date), self.q)
+            add_value(el, "EmployeeID", change.employee_id, self.q)
+            add_value(el, "ChangeType", change.change_type, self.q)
+            add_value(el, "ChangeDate", xs_datetime(change.change_date), self.q)
             if change.employee is not None:
                 employee_xml(el, change.employee, "Employee", dialect=self.dialect, company=self.company)
         return [*self._paging(len(selected), page, size), changes]
@@ -440,22 +378,3 @@ def _date_range(method_el: ET.Element) -> tuple[datetime, datetime]:
     if begin > end:
         raise SoapFault("ArgumentException", "BeginDate is after EndDate")
     return begin, end
-
-
-def wsdl_document(dialect: InfinityHRDialect, methods: list[str]) -> bytes:
-    """A WSDL 1.1 document for ``dialect``: targetNamespace, one operation per method with its
-    soapAction (the parts a client reads to check its configuration; no schema of the types)."""
-    w, soap = "http://schemas.xmlsoap.org/wsdl/", "http://schemas.xmlsoap.org/wsdl/soap/"
-    tns = dialect.namespace
-    root = etree.Element(f"{{{w}}}definitions", nsmap={"wsdl": w, "soap": soap, "tns": tns},
-                         targetNamespace=tns)  # fmt: skip
-    port_type = etree.SubElement(root, f"{{{w}}}portType", name="EmployeeServiceSoap")
-    binding = etree.SubElement(
-        root, f"{{{w}}}binding", name="EmployeeServiceSoap", type="tns:EmployeeServiceSoap"
-    )
-    etree.SubElement(binding, f"{{{soap}}}binding", transport="http://schemas.xmlsoap.org/soap/http")
-    for method in methods:
-        etree.SubElement(port_type, f"{{{w}}}operation", name=method)
-        op = etree.SubElement(binding, f"{{{w}}}operation", name=method)
-        etree.SubElement(op, f"{{{soap}}}operation", soapAction=dialect.action(method), style="document")
-    return etree.tostring(root, xml_declaration=True, encoding="utf-8")
