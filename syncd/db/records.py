@@ -211,6 +211,18 @@ async def first_good_counts(sessions: Sessions, since: dt.datetime) -> dict[tupl
     return out
 
 
+async def previous_result(sessions: Sessions, run_id: int) -> RunResult | None:
+    """How the leader's run before ``run_id`` ended (dry runs left out; None: there was none)."""
+    async with sessions() as db:
+        result = await db.scalar(
+            sa.select(SyncRun.result)
+            .where(SyncRun.id < run_id, SyncRun.result != RunResult.DRY_RUN)
+            .order_by(SyncRun.id.desc())
+            .limit(1)
+        )
+    return RunResult(result) if result is not None else None
+
+
 async def last_success_date(sessions: Sessions) -> dt.date | None:
     """The UTC date on which the latest successful run (by id) started."""
     async with sessions() as db:

@@ -152,7 +152,7 @@ async def _pull_to_apply(
     full_read: bool,
 ) -> None:
     collided = await collisions.load(ctx.sessions, retry_all=reconcile is not None)
-    reads = await plan_reads(ctx.sessions, ctx.settings, full=full_read)
+    reads = await plan_reads(ctx.sessions, ctx.settings, report.run_id, full=full_read)
     sources = await _pull_and_stage(ctx, report, collided, reads, dry_run=dry_run)
     if sources is None:
         return

@@ -9,7 +9,9 @@ from their own method (one small call), and with the full reads when they are bu
 employee records.  Absence from such a read means nothing: a
 person HR no longer lists at all is deleted only after a full read.  Terminations arrive as changes
 and are applied like any other change.  A source whose last read was not trusted is read in full
-every cycle until it is; a read of changes that fails leaves the last trusted snapshot in force.
+every cycle until it is, and everything is after a run that did not finish; a read of changes that
+fails leaves the last trusted snapshot in force; a record it cannot use keeps its last good version
+(quarantined and frozen meanwhile), so it is never deleted for being absent.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from syncd.config import Settings
 from syncd.config.section import parse_interval
+from syncd.db import records
 from syncd.db.models import SourceState, utcnow
 from syncd.engine.pull import Payload, Pulled, SourceKind
+from syncd.states import RunResult
 
 #: every source kind a cycle may read
 SOURCE_KINDS: tuple[SourceKind, ...] = (
@@ -70,17 +74,30 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
     return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
 
 
+#: how a run before may have ended between staging a read and recording its rejects in the
+#: quarantine, which the reads of changes rely on to keep those records frozen
+_UNFINISHED = (RunResult.RUNNING, RunResult.INTERRUPTED, RunResult.FAILED)
+
+
 def decide(
-    states: Mapping[SourceKind, SourceState], settings: Settings, now: dt.datetime, *, full: bool = False
+    states: Mapping[SourceKind, SourceState],
+    settings: Settings,
+    now: dt.datetime,
+    *,
+    full: bool = False,
+    previous: RunResult | None = None,
 ) -> Reads:
     """This cycle's reads, from each source kind's last reads (``full``: everything, whatever the
-    cadence says: an approval, a reconcile)."""
+    cadence says: an approval, a reconcile; ``previous``: how the run before ended, a full read after
+    one that did not finish)."""
     cadence = settings.sync.seconds("full_every")
     employees = states.get(EMPLOYEES)
     last_full = _aware(employees.last_full_at) if employees is not None else None
     read_from = _aware(employees.read_from) if employees is not None else None
     if full or not cadence:
         return _labelled(ALL_FULL, "full read" if full else "full read (sync.full_every = 0)")
+    if previous in _UNFINISHED:
+        return _labelled(ALL_FULL, f"full read (the run before ended {previous})")
     if last_full is None or read_from is None:
         return _labelled(ALL_FULL, "full read (no trusted full read yet)")
     if (now - last_full).total_seconds() >= cadence:
@@ -117,20 +134,19 @@ def _ago(delta: dt.timedelta) -> str:
 
 
 async def plan_reads(
-    sessions: async_sessionmaker[AsyncSession], settings: Settings, *, full: bool = False
+    sessions: async_sessionmaker[AsyncSession], settings: Settings, run_id: int, *, full: bool = False
 ) -> Reads:
     async with sessions() as db:
         states = {key: await db.get(SourceState, key) for key in SOURCE_KINDS}
-    return decide({k: v for k, v in states.items() if v is not None}, settings, utcnow(), full=full)
+    known = {k: v for k, v in states.items() if v is not None}
+    previous = await records.previous_result(sessions, run_id)
+    return decide(known, settings, utcnow(), full=full, previous=previous)
 
 
 def overlay(snapshot: dict[str, Payload], changes: Pulled) -> dict[str, Payload]:
     """The last trusted snapshot with a read of changes laid over it: changed and new records replace
-    theirs; a record the read could not use leaves the snapshot (its id is quarantined, and frozen);
-    every other record stays as it was."""
-    for rid, payload in changes.records.items():
-        snapshot[rid] = payload
-    for reject in changes.rejects:
-        if reject.record_id is not None:
-            snapshot.pop(reject.record_id, None)
+    theirs; every other record stays as it was, a record the read could not use too (its last good
+    version: the id is quarantined and frozen meanwhile, and if that were ever lost the member would be
+    planned from the last good version, never deleted for being absent)."""
+    snapshot.update(changes.records)
     return snapshot

@@ -53,7 +53,9 @@ def _distrust(
     start (so that a source drained a little per cycle is caught too)."""
     if pulled.error is not None:
         return f"read failed: {pulled.error}"
-    if pulled.rejects and not pulled.records:
+    # (a read of changes may hold one record, unreadable: that record is quarantined, the read trusted;
+    # a misconfigured dialect shows in the full reads)
+    if pulled.rejects and not pulled.records and not pulled.changes:
         first = pulled.rejects[0]
         return (
             f"every one of the {len(pulled.rejects)} records was unreadable (the first: {first.reason}): "
@@ -142,15 +144,14 @@ async def _write_changes(
     db: AsyncSession, source: str, kind: str, changes: Pulled, run_id: int, now: dt.datetime
 ) -> dict[str, int]:
     """A read of changes laid over the table (:func:`syncd.engine.reads.overlay`): what it holds is
-    inserted or updated, the records it could not use are deleted, nothing else is touched."""
+    inserted or updated, nothing else is touched (a record it could not use keeps its last good
+    version)."""
     table = SOURCE_TABLES[(source, kind)]
-    ids = list(changes.records) + [r.record_id for r in changes.rejects if r.record_id is not None]
     existing: dict[str, str] = {}
-    for chunk in _chunks(ids, 1000):
+    for chunk in _chunks(list(changes.records), 1000):
         rows = await db.execute(sa.select(table.c.id, table.c.content_hash).where(table.c.id.in_(chunk)))
         existing.update({rid: digest for rid, digest in rows.all()})
-    gone = [r.record_id for r in changes.rejects if r.record_id in existing]
-    return await _write(db, table, changes.records, existing, gone, run_id, now)
+    return await _write(db, table, changes.records, existing, [], run_id, now)
 
 
 async def _write(

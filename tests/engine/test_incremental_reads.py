@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from syncd.db.models import SourceState
+from syncd.db.models import SourceState, SyncRun
 from syncd.engine.context import SyncContext
 from syncd.engine.cycle import run_cycle
 from syncd.sandbox import Sandbox, SandboxOptions, run_sandbox
+from syncd.states import RunResult
 from tests.engine.conftest import World
 from tests.support.config import settings_for
 from tests.support.workbox import workbox_state
@@ -157,3 +158,40 @@ async def test_a_full_read_on_request_deletes_a_purged_person_between_full_reads
     assert _member(world.sb, purged) is None
     after = await run_cycle(world.ctx)
     assert after.reads["infinityhr:employee"] == "changes", "the full read restarted the cadence"
+
+
+async def test_a_record_unreadable_in_a_read_of_changes_stays_frozen_until_fixed(world: World) -> None:
+    """A changed record the read cannot use is quarantined and its member frozen (kept as pushed, never
+    deleted), and stays so in the reads of changes after, which do not mention it again."""
+    assert (await run_cycle(world.ctx)).exit_code == 0
+    emp = next(e for e in world.sb.company.employee_list() if e.status == "Active")
+    before = _member(world.sb, emp.employee_id)
+    emp.status, emp.last_modified = "Suspended", dt.datetime.now(dt.UTC)  # a value no status maps
+
+    for cycle in range(2):  # the read that sees it, and one that does not mention it any more
+        report = await run_cycle(world.ctx)
+        assert report.reads["infinityhr:employee"] == "changes"
+        assert [r.record_id for r in report.rejects] == [emp.employee_id], (cycle, report.rejects)
+        assert report.summary == {} and _member(world.sb, emp.employee_id) == before
+        emp.last_modified = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)  # out of the next range
+    assert world.sb.request_log.count(vendor="infinityhr", op=CHANGED) == 2
+
+    emp.status, emp.last_modified = "Active", dt.datetime.now(dt.UTC)
+    fixed = await run_cycle(world.ctx)
+    assert fixed.rejects == [] and fixed.quarantined == 0, fixed.rejects
+    assert _member(world.sb, emp.employee_id) == before
+
+
+async def test_after_a_run_that_did_not_finish_the_next_reads_in_full(world: World) -> None:
+    """A run stopped between staging a read and recording its rejects could leave a record neither
+    staged nor quarantined: the reads of changes must not start from that, so the next run reads all."""
+    assert (await run_cycle(world.ctx)).exit_code == 0
+    async with world.ctx.sessions.begin() as db:
+        last = await db.scalar(sa.select(SyncRun).order_by(SyncRun.id.desc()).limit(1))
+        assert last is not None
+        last.result = RunResult.INTERRUPTED
+
+    report = await run_cycle(world.ctx)
+
+    assert report.reads["infinityhr:employee"] == "full" and report.exit_code == 0, report.message()
+    assert (await run_cycle(world.ctx)).reads["infinityhr:employee"] == "changes"
