@@ -16,9 +16,10 @@ fails leaves the last trusted snapshot in force; a record it cannot use keeps it
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -56,15 +57,14 @@ class Reads:
     #: (begin, end) of the read of changes
     changed: tuple[dt.datetime, dt.datetime] | None = None
     why: str = "full read"
-    #: ``source:kind`` → the mode, for the run record and the log
-    labels: dict[str, str] = field(default_factory=dict)
 
     def mode(self, key: SourceKind) -> ReadMode:
         return self.modes.get(key, ReadMode.FULL)
 
     @property
-    def full(self) -> bool:
-        return all(m is ReadMode.FULL for m in self.modes.values())
+    def labels(self) -> dict[str, str]:
+        """``source:kind`` → the mode, for the run record and the log."""
+        return {f"{s}:{k}": str(self.mode((s, k))) for s, k in SOURCE_KINDS}
 
 
 ALL_FULL = Reads({key: ReadMode.FULL for key in SOURCE_KINDS})
@@ -124,8 +124,7 @@ def decide(
 
 
 def _labelled(reads: Reads, why: str) -> Reads:
-    labels = {f"{s}:{k}": str(reads.mode((s, k))) for s, k in SOURCE_KINDS}
-    return Reads(reads.modes, reads.changed, why, labels)
+    return dataclasses.replace(reads, why=why)
 
 
 def _ago(delta: dt.timedelta) -> str:
