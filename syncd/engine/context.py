@@ -7,6 +7,7 @@ daemon's lifetime).
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -114,6 +115,7 @@ class SyncContext:
             result = await db.stream(stmt)
             async for batch in result.partitions():
                 for kind, key, body, hashed in batch:
+                    kind, key = sys.intern(kind), sys.intern(key)  # one copy, shared with the sources' ids
                     ledger[(kind, key)] = shared_strings(body)
                     hashes.append((kind, key, hashed))
         return ledger, ledger_digest(hashes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import sys
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
@@ -63,10 +64,10 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
 
 #: staged employee fields; ``last_modified`` is the vendor's bookkeeping, not directory data
 _EMPLOYEE_FIELDS = tuple(f.name for f in dataclasses.fields(Employee) if f.name != "last_modified")
-#: of those, the values many records repeat (a department, a title, a status): each kept once, not once
-#: a record (memory at 100k)
+#: of those, the values many records repeat (a department, a title, a status, a given or family name):
+#: each kept once, not once a record (memory at 100k)
 _SHARED = ("department_code", "job_title", "job_grade", "employment_status", "department_name",
-           "parent_department_code")  # fmt: skip
+           "parent_department_code", "first_name", "middle_name", "last_name", "preferred_name")  # fmt: skip
 _PLAIN = tuple(name for name in _EMPLOYEE_FIELDS if name not in _SHARED)
 assert set(_SHARED) <= set(_EMPLOYEE_FIELDS)
 
@@ -75,10 +76,11 @@ def employee_payload(e: Employee) -> Payload:
     """The staged form of an employee.  SSN and PersonalEmail do not exist here (dropped at parse)."""
     # a shallow dict (the values are immutable): dataclasses.asdict deep-copies, a third of a no-op pull
     data = {name: getattr(e, name) for name in _PLAIN}
+    data["employee_id"] = sys.intern(e.employee_id)  # the ledger's key for the member is this string
     for name in _SHARED:
         data[name] = share(getattr(e, name))
-    data["hire_date"] = _iso(e.hire_date)
-    data["termination_date"] = _iso(e.termination_date)
+    data["hire_date"] = share(_iso(e.hire_date))
+    data["termination_date"] = share(_iso(e.termination_date))
     return data
 
 
@@ -88,11 +90,11 @@ def department_payload(d: Department) -> Payload:
 
 def wo_user_payload(u: WhosOffUser) -> Payload:
     return {
-        "user_id": str(u.user_id), "staff_code": u.staff_code, "first_name": u.first_name,
-        "middle_name": u.middle_name, "last_name": u.last_name, "email": u.email,
+        "user_id": str(u.user_id), "staff_code": u.staff_code, "first_name": share(u.first_name),
+        "middle_name": share(u.middle_name), "last_name": share(u.last_name), "email": u.email,
         "title": share(u.title), "department_id": u.department_id, "status_id": u.status_id,
         "work_telephone": u.work_telephone, "mobile_telephone": u.mobile_telephone,
-        "employment_ended_date": _iso(u.employment_ended_date),
+        "employment_ended_date": share(_iso(u.employment_ended_date)),
     }  # fmt: skip
 
 
@@ -181,7 +183,7 @@ async def pull_infinityhr_employees(
             invalid.clear()
         read += len(page.employees) + len(page.invalid)
         # each page becomes payloads at once: the parsed records are not all held as well (memory at 100k)
-        items.extend((e.employee_id, employee_payload(e)) for e in page.employees)
+        items.extend((sys.intern(e.employee_id), employee_payload(e)) for e in page.employees)
         invalid.extend(page.invalid)
         log.info("pull.progress", source="infinityhr", kind="employee", page=page.page_number, read=read,
                  total=page.total_count, changes=changed is not None)  # fmt: skip
