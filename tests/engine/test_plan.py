@@ -669,3 +669,17 @@ def test_hold_reason_compares_with_the_ledger_at_the_windows_start():
     # right after a first sync the window's start held nothing: what is there now is the measure
     first = Window(created_all={"user": 200})
     assert hold_reason(ops, {"user": 200}, Limits(max_deletes=50, max_delete_ratio=0.1), window=first) is None
+
+
+def test_the_plan_hash_is_unchanged_by_hashing_line_by_line() -> None:
+    """Stored plans' hashes must keep matching (a held plan is found again by its hash): the hash is
+    SHA-256 of the sorted canonical lines joined by newlines, however it is fed."""
+    import hashlib
+
+    from syncd.engine.plan import Op, canonical, plan_hash
+
+    ops = [Op("user", "b", "create", {"name": "Bé"}), Op("dept", "a", "update", {"name": "x"}),
+           Op("user", "a", "delete", None)]  # fmt: skip
+    lines = sorted(canonical([op.kind, op.key, op.action, op.body]) for op in ops)
+    assert plan_hash(ops) == hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    assert plan_hash([]) == hashlib.sha256(b"").hexdigest()
