@@ -183,7 +183,7 @@ async def pull_infinityhr_employees(
             invalid.clear()
         read += len(page.employees) + len(page.invalid)
         # each page becomes payloads at once: the parsed records are not all held as well (memory at 100k)
-        items.extend((sys.intern(e.employee_id), employee_payload(e)) for e in page.employees)
+        items.extend((p["employee_id"], p) for p in map(employee_payload, page.employees))
         invalid.extend(page.invalid)
         log.info("pull.progress", source="infinityhr", kind="employee", page=page.page_number, read=read,
                  total=page.total_count, changes=changed is not None)  # fmt: skip
